@@ -1,0 +1,149 @@
+"""``set_config(c)``: what an admin calls in ``jupyterhub_config.py``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+
+from jupyterhub import apihandlers
+
+from .partitions import PartitionConfigError, merge_partitions, validate_partitions
+from .slurm.sinfo import shared_sinfo_cache, sinfo_argv
+from .spawner import MOSlurmSpawner
+
+__all__ = ["set_config"]
+
+log = logging.getLogger("jupyterhub_moss")
+
+_BATCHSPAWNER_API = r"/api/batchspawner"
+_BATCHSPAWNER_WHY = (
+    "jupyterhub_moss: the /hub/api/batchspawner endpoint that batchspawner registers "
+    "is disabled: it lets the token of a user's server set any attribute of that "
+    "user's spawner. MOSlurmSpawner does not use it; remove 'import batchspawner' "
+    "from the config."
+)
+
+
+class _HandlersWithoutBatchspawner(list):
+    """JupyterHub's API handler list, refusing batchspawner's attribute-setting endpoint."""
+
+    def append(self, item):
+        if _is_batchspawner_api(item):
+            logging.getLogger("JupyterHub").warning(_BATCHSPAWNER_WHY)
+            return
+        super().append(item)
+
+    def extend(self, items):
+        for item in items:
+            self.append(item)
+
+
+def _is_batchspawner_api(item) -> bool:
+    return (
+        isinstance(item, (tuple, list))
+        and item
+        and str(item[0]).rstrip("/").endswith(_BATCHSPAWNER_API)
+    )
+
+
+def _block_batchspawner_api() -> None:
+    """Drop batchspawner's handler if it is registered, and keep it from being added later."""
+    current = apihandlers.default_handlers
+    removed = [item for item in current if _is_batchspawner_api(item)]
+    if removed:
+        logging.getLogger("JupyterHub").warning(_BATCHSPAWNER_WHY)
+    if not isinstance(current, _HandlersWithoutBatchspawner):
+        guarded = _HandlersWithoutBatchspawner(i for i in current if not _is_batchspawner_api(i))
+        apihandlers.default_handlers = guarded
+    else:
+        current[:] = [i for i in current if not _is_batchspawner_api(i)]
+
+
+def _check_at_startup(c) -> None:
+    """Refuse a bad partitions config before the hub serves anything.
+
+    The config file is still being read when ``set_config`` runs; the check runs
+    when JupyterHub applies it (it sets ``spawner_class`` then).
+    """
+    try:
+        from jupyterhub.app import JupyterHub
+    except ImportError:  # pragma: no cover
+        return
+    if not JupyterHub.initialized():
+        return  # not inside a hub being launched (e.g. a test building a config)
+    app = JupyterHub.instance()
+
+    def check(change):
+        app.unobserve(check, names="spawner_class")
+        if change.new is not MOSlurmSpawner:
+            return
+        section = c.MOSlurmSpawner
+        if "partitions" not in section:
+            message = (
+                "c.MOSlurmSpawner.partitions is not set: configure the partitions users may use"
+            )
+            app.log.critical(message)
+            raise PartitionConfigError(message)
+        try:
+            partitions = validate_partitions(section.partitions)
+        except PartitionConfigError as e:
+            app.log.critical("Invalid jupyterhub_moss configuration:\n%s", e)
+            raise
+        bin_dir = section.get("slurm_bin_dir", "")
+        sinfo = os.path.join(bin_dir, "sinfo") if bin_dir else "sinfo"
+        ttl = float(section.get("sinfo_cache_ttl", MOSlurmSpawner.sinfo_cache_ttl.default_value))
+        timeout = float(
+            section.get("slurm_command_timeout", MOSlurmSpawner.slurm_command_timeout.default_value)
+        )
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        asyncio.ensure_future(_report_partitions(app.log, partitions, sinfo, ttl, timeout))
+
+    app.observe(check, names="spawner_class")
+
+
+async def _report_partitions(logger, partitions, sinfo, ttl, timeout) -> None:
+    """Log, once at start-up, which configured partitions Slurm does not offer."""
+    snapshot = await shared_sinfo_cache(sinfo_argv(sinfo), ttl, timeout).get()
+    if not snapshot.ok:
+        logger.warning(
+            "jupyterhub_moss: sinfo failed at start-up (%s); partitions will be shown as "
+            "unavailable until the Slurm controller answers",
+            snapshot.error,
+        )
+        return
+    views = merge_partitions(partitions, snapshot.partitions)
+    for view in views.values():
+        if view.available:
+            logger.info(
+                "jupyterhub_moss: partition %s: up to %i cores, %i GPUs, %i s",
+                view.name,
+                view.max_nprocs,
+                view.max_ngpus,
+                view.max_runtime,
+            )
+        else:
+            logger.warning(
+                "jupyterhub_moss: partition %s is configured but unavailable: %s",
+                view.name,
+                view.unavailable_reason,
+            )
+
+
+def set_config(c) -> None:
+    """Make ``MOSlurmSpawner`` the hub's spawner and register what the spawn page needs.
+
+    Call it in ``jupyterhub_config.py``, then set ``c.MOSlurmSpawner.partitions``::
+
+        import jupyterhub_moss
+
+        c = get_config()
+        jupyterhub_moss.set_config(c)
+        c.MOSlurmSpawner.partitions = {...}
+    """
+    c.JupyterHub.spawner_class = MOSlurmSpawner
+    _block_batchspawner_api()
+    _check_at_startup(c)

@@ -1,0 +1,32 @@
+"""Errors a user sees: a message for people, the technical detail in the log."""
+
+from __future__ import annotations
+
+from tornado import web
+
+try:  # JupyterHub >= 6
+    from jupyterhub.spawner import SpawnException as _SpawnException
+except ImportError:  # JupyterHub 5
+    _SpawnException = None
+
+__all__ = ["user_error"]
+
+
+def user_error(
+    message: str, *, reason: str, status_code: int = 400, log_message: str | None = None
+) -> web.HTTPError:
+    """An exception JupyterHub shows to the user as ``message``.
+
+    On JupyterHub 6 this is its ``SpawnException``; on 5.x a ``tornado.web.HTTPError``.
+    Both carry ``jupyterhub_message``, which the spawn form, the pending page and the
+    REST API show on either version.
+    """
+    if _SpawnException is not None:
+        exc = _SpawnException(
+            message, reason=reason, status_code=status_code, log_message=log_message or message
+        )
+    else:
+        exc = web.HTTPError(status_code, "%s", log_message or message)
+        exc.reason = reason
+    exc.jupyterhub_message = message
+    return exc

@@ -1,0 +1,336 @@
+"""The user's choices: read from the form, a query string or a REST body, and
+checked against the admin's partitions before anything is submitted.
+
+Everything here treats its input as hostile: unknown fields are refused, every
+value is checked for type, form and range, and a refusal names the field and
+what it accepts.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .partitions import PartitionView
+from .slurm.timefmt import UNLIMITED, describe_duration, format_duration, parse_duration
+
+__all__ = [
+    "OPTION_NAMES",
+    "OptionError",
+    "UserOptions",
+    "flatten_form",
+    "validate_options",
+]
+
+#: The option names, as jupyterhub-moss has them, so that links and REST calls keep working.
+OPTION_NAMES = (
+    "partition",
+    "nprocs",
+    "ngpus",
+    "runtime",
+    "memory",
+    "reservation",
+    "default_url",
+    "root_dir",
+    "environment_id",
+)
+# Sent by browsers or JupyterHub along with the form; never options.
+_IGNORED_FORM_FIELDS = frozenset({"_xsrf"})
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]")
+_INT = re.compile(r"^\+?[0-9]{1,9}\Z")
+_MEMORY = re.compile(r"^([0-9]{1,12})([KMGT]?)B?\Z", re.IGNORECASE)
+_RESERVATION = re.compile(r"^[A-Za-z0-9_.-]{1,64}\Z")
+_URL_PATH = re.compile(r"^/[A-Za-z0-9_./@:+-]{0,255}\Z")
+_MEMORY_UNITS_MB = {"K": 1 / 1024, "": 1, "M": 1, "G": 1024, "T": 1024 * 1024}
+
+
+class OptionError(ValueError):
+    """A user option that is refused, with the field it concerns."""
+
+    def __init__(self, field: str, message: str):
+        self.field = field
+        self.message = message
+        super().__init__(f"{field}: {message}")
+
+
+@dataclass(frozen=True)
+class UserOptions:
+    """Validated options for one job."""
+
+    partition: str
+    nprocs: int
+    ngpus: int
+    runtime: int  # seconds
+    memory_mb: int | None = None
+    reservation: str | None = None
+    default_url: str | None = None
+    root_dir: str | None = None
+
+    @property
+    def time_limit(self) -> str:
+        """The run time as ``sbatch --time`` takes it."""
+        return format_duration(self.runtime)
+
+    @property
+    def memory(self) -> str | None:
+        """The memory as ``sbatch --mem`` takes it."""
+        return f"{self.memory_mb}M" if self.memory_mb else None
+
+    def to_user_options(self) -> dict:
+        """The normalised form JupyterHub stores and hands back on the next spawn."""
+        data = {
+            "partition": self.partition,
+            "nprocs": self.nprocs,
+            "ngpus": self.ngpus,
+            "runtime": self.time_limit,
+        }
+        if self.memory_mb:
+            data["memory"] = (
+                f"{self.memory_mb // 1024}G" if self.memory_mb % 1024 == 0 else self.memory
+            )
+        for name in ("reservation", "default_url", "root_dir"):
+            value = getattr(self, name)
+            if value:
+                data[name] = value
+        return data
+
+
+def flatten_form(formdata: dict) -> dict[str, str]:
+    """Turn JupyterHub's form data (a dict of lists of strings) into one string per field.
+
+    Empty fields are dropped; a field given twice with different values is refused.
+    """
+    flat: dict[str, str] = {}
+    for key, values in formdata.items():
+        if key in _IGNORED_FORM_FIELDS:
+            continue
+        if not isinstance(values, (list, tuple)):
+            values = [values]
+        values = [v.decode("utf-8", "replace") if isinstance(v, bytes) else v for v in values]
+        distinct = {v for v in values if isinstance(v, str) and v != ""}
+        if any(not isinstance(v, str) for v in values):
+            raise OptionError(str(key)[:40], "must be text")
+        if len(distinct) > 1:
+            raise OptionError(str(key)[:40], "was given more than one value")
+        if distinct:
+            flat[key] = distinct.pop()
+    return flat
+
+
+def _text(field: str, value, *, max_length: int = 256) -> str:
+    if not isinstance(value, str):
+        raise OptionError(field, f"must be a string, not {type(value).__name__}")
+    if _CONTROL.search(value):
+        raise OptionError(field, "must not contain line breaks or control characters")
+    if len(value) > max_length:
+        raise OptionError(field, f"must be at most {max_length} characters long")
+    return value.strip()
+
+
+def _integer(field: str, value, low: int, high: int, what: str) -> int:
+    if isinstance(value, bool):
+        raise OptionError(field, f"must be a whole number from {low} to {high}")
+    if isinstance(value, int):
+        number = value
+    else:
+        text = _text(field, value, max_length=16)
+        if not _INT.match(text):
+            raise OptionError(field, f"must be a whole number from {low} to {high}")
+        number = int(text)
+    if not low <= number <= high:
+        raise OptionError(field, f"{number} is out of range: {what} allows {low} to {high}")
+    return number
+
+
+def _runtime(value, partition: PartitionView) -> int:
+    limit = partition.max_runtime
+    allowed = f"1 min to {describe_duration(limit)} ({format_duration(limit)})"
+    if isinstance(value, bool):
+        raise OptionError(
+            "runtime", f"must be a Slurm time; partition {partition.name!r} allows {allowed}"
+        )
+    if isinstance(value, int):
+        # A bare number is minutes, as in Slurm.
+        text = str(value)
+    else:
+        text = _text("runtime", value, max_length=32)
+    try:
+        seconds = parse_duration(text)
+    except ValueError as e:
+        raise OptionError("runtime", str(e)) from None
+    if seconds == UNLIMITED:
+        raise OptionError(
+            "runtime", f"cannot be unlimited; partition {partition.name!r} allows {allowed}"
+        )
+    if seconds < 60 or seconds > limit:
+        raise OptionError(
+            "runtime",
+            f"{format_duration(seconds)} is out of range: "
+            f"partition {partition.name!r} allows {allowed}",
+        )
+    return seconds
+
+
+def _memory(value, partition: PartitionView) -> int | None:
+    text = _text("memory", value, max_length=16) if not isinstance(value, int) else str(value)
+    if isinstance(value, bool):
+        raise OptionError("memory", "must be an amount such as 4G or 500M")
+    if not text:
+        return None
+    match = _MEMORY.match(text)
+    if not match:
+        raise OptionError(
+            "memory", f"{text!r} is not an amount of memory; use a form such as 4G or 500M"
+        )
+    amount = int(match.group(1)) * _MEMORY_UNITS_MB[match.group(2).upper()]
+    megabytes = int(amount)
+    if megabytes < 1:
+        raise OptionError("memory", "must be at least 1M")
+    limit = partition.max_memory_mb
+    if limit and megabytes > limit:
+        raise OptionError(
+            "memory",
+            f"{text} is more than a node of partition {partition.name!r} has "
+            f"(at most {limit // 1024}G, that is {limit}M)",
+        )
+    return megabytes
+
+
+def _url_path(value) -> str | None:
+    text = _text("default_url", value)
+    if not text:
+        return None
+    if not _URL_PATH.match(text) or ".." in text or "//" in text:
+        raise OptionError(
+            "default_url",
+            "must be a path on the server such as /lab or /tree (letters, digits, _./-)",
+        )
+    return text
+
+
+def _root_dir(value) -> str | None:
+    text = _text("root_dir", value, max_length=1024)
+    if not text:
+        return None
+    if not (text.startswith("/") or text == "~" or text.startswith("~/")):
+        raise OptionError(
+            "root_dir", "must be an absolute path, or start with ~/ for your home folder"
+        )
+    return text
+
+
+def default_partition(partitions: dict[str, PartitionView]) -> PartitionView | None:
+    """The partition used when none is chosen: the first available simple one."""
+    for candidates in (
+        [p for p in partitions.values() if p.simple and p.available],
+        [p for p in partitions.values() if p.available],
+        list(partitions.values()),
+    ):
+        if candidates:
+            return candidates[0]
+    return None
+
+
+def validate_options(
+    raw: dict,
+    partitions: dict[str, PartitionView],
+    *,
+    allowed_partitions: set[str] | None = None,
+) -> UserOptions:
+    """Check ``raw`` user options against the partitions and return them validated.
+
+    ``raw`` maps option names to strings (form, query) or JSON values (REST).
+    ``allowed_partitions`` restricts what this user may choose (default: all).
+    Raises :class:`OptionError` on the first value that is refused.
+    """
+    if not isinstance(raw, dict):
+        raise OptionError("user_options", "must be an object of option names to values")
+    for key in raw:
+        if not isinstance(key, str) or key not in OPTION_NAMES:
+            shown = key if isinstance(key, str) else repr(key)
+            if isinstance(shown, str) and _CONTROL.search(shown):
+                shown = repr(shown)
+            raise OptionError(
+                str(shown)[:40], f"is not a known option; known options: {', '.join(OPTION_NAMES)}"
+            )
+    usable = {
+        name: view
+        for name, view in partitions.items()
+        if allowed_partitions is None or name in allowed_partitions
+    }
+    choices = ", ".join(usable) or "none"
+
+    value = raw.get("partition")
+    if value is None or value == "":
+        partition = default_partition(usable)
+        if partition is None:
+            raise OptionError("partition", "no partition is configured for you")
+    else:
+        name = _text("partition", value, max_length=64)
+        partition = usable.get(name)
+        if partition is None:
+            shown = name if re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", name) else "this value"
+            raise OptionError(
+                "partition", f"{shown!r} is not one you can use; choose one of: {choices}"
+            )
+    if not partition.available:
+        raise OptionError(
+            "partition", f"{partition.name!r} is unavailable: {partition.unavailable_reason}"
+        )
+
+    nprocs = raw.get("nprocs")
+    nprocs = (
+        1
+        if nprocs in (None, "")
+        else _integer("nprocs", nprocs, 1, partition.max_nprocs, f"partition {partition.name!r}")
+    )
+
+    ngpus = raw.get("ngpus")
+    if ngpus in (None, ""):
+        ngpus = 0
+    elif partition.max_ngpus == 0:
+        ngpus = _integer("ngpus", ngpus, 0, 0, f"partition {partition.name!r} has no GPUs and")
+    else:
+        ngpus = _integer("ngpus", ngpus, 0, partition.max_ngpus, f"partition {partition.name!r}")
+
+    runtime = raw.get("runtime")
+    if runtime in (None, ""):
+        runtime = min(3600, partition.max_runtime)
+    else:
+        runtime = _runtime(runtime, partition)
+
+    memory = raw.get("memory")
+    memory_mb = None if memory in (None, "") else _memory(memory, partition)
+
+    reservation = raw.get("reservation")
+    if reservation not in (None, ""):
+        reservation = _text("reservation", reservation, max_length=64)
+        if not _RESERVATION.match(reservation):
+            raise OptionError("reservation", "must be a reservation name (letters, digits, _.-)")
+    else:
+        reservation = None
+
+    environment_id = raw.get("environment_id")
+    if environment_id not in (None, ""):
+        _text("environment_id", environment_id, max_length=64)
+        raise OptionError(
+            "environment_id",
+            "this hub has one Python environment per partition; leave environment_id empty",
+        )
+
+    default_url = raw.get("default_url")
+    default_url = None if default_url in (None, "") else _url_path(default_url)
+    root_dir = raw.get("root_dir")
+    root_dir = None if root_dir in (None, "") else _root_dir(root_dir)
+
+    return UserOptions(
+        partition=partition.name,
+        nprocs=nprocs,
+        ngpus=ngpus,
+        runtime=runtime,
+        memory_mb=memory_mb,
+        reservation=reservation,
+        default_url=default_url,
+        root_dir=root_dir,
+    )

@@ -1,0 +1,125 @@
+"""The one way this package runs a Slurm command: an argument list, no shell, a timeout."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import time
+from dataclasses import dataclass
+
+from ..metrics import SLURM_COMMAND_DURATION, SLURM_COMMANDS
+
+__all__ = ["CommandResult", "SlurmCommandError", "run_command"]
+
+log = logging.getLogger(__name__)
+
+# "sbatch: error: Batch job submission failed: Requested time limit is invalid ..."
+_SLURM_PREFIX = re.compile(r"^\s*(?:\S+: )?(?:error|fatal): ", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    argv: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
+    seconds: float
+
+
+class SlurmCommandError(Exception):
+    """A Slurm command failed, timed out or could not be started."""
+
+    def __init__(self, argv, message, *, returncode=None, stderr="", timed_out=False):
+        self.argv = tuple(argv)
+        self.returncode = returncode
+        self.stderr = stderr
+        self.timed_out = timed_out
+        super().__init__(message)
+
+    @property
+    def reason(self) -> str:
+        """Slurm's own explanation, without the program's ``error:`` prefixes."""
+        lines = [_SLURM_PREFIX.sub("", line).strip() for line in self.stderr.splitlines()]
+        lines = [line for line in lines if line]
+        if lines:
+            # Slurm puts the useful sentence last ("Batch job submission failed: ...").
+            return lines[-1]
+        return str(self)
+
+
+def _command_label(argv) -> str:
+    """The Slurm program in an argv, past any exec prefix (``sudo -u x``)."""
+    for word in argv:
+        base = os.path.basename(word)
+        if base in ("sbatch", "scancel", "squeue", "sinfo", "scontrol", "sdiag", "tail"):
+            return base
+    return os.path.basename(argv[0]) if argv else "?"
+
+
+async def run_command(
+    argv,
+    *,
+    input: str | None = None,  # noqa: A002 - mirrors subprocess.run
+    timeout: float = 30.0,
+    check: bool = True,
+    env: dict[str, str] | None = None,
+) -> CommandResult:
+    """Run ``argv`` (a list of strings) and return its output.
+
+    With ``check`` (the default), a non-zero exit status raises
+    :class:`SlurmCommandError` carrying Slurm's message. A timeout always raises,
+    after killing the process.
+    """
+    argv = [str(a) for a in argv]
+    label = _command_label(argv)
+    started = time.monotonic()
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *argv,
+            stdin=asyncio.subprocess.PIPE if input is not None else asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            cwd="/",
+            env=env,
+            start_new_session=True,
+        )
+    except OSError as e:
+        SLURM_COMMANDS.labels(command=label, outcome="error").inc()
+        raise SlurmCommandError(argv, f"could not run {argv[0]}: {e}") from e
+    try:
+        out, err = await asyncio.wait_for(
+            proc.communicate(input.encode() if input is not None else None), timeout
+        )
+    except asyncio.TimeoutError:
+        proc.kill()
+        await proc.wait()
+        SLURM_COMMANDS.labels(command=label, outcome="timeout").inc()
+        raise SlurmCommandError(
+            argv, f"{label} did not answer within {timeout:g} s", timed_out=True
+        ) from None
+    except asyncio.CancelledError:
+        if proc.returncode is None:
+            proc.kill()
+        raise
+    seconds = time.monotonic() - started
+    SLURM_COMMAND_DURATION.labels(command=label).observe(seconds)
+    result = CommandResult(
+        tuple(argv),
+        proc.returncode,
+        out.decode("utf-8", "replace"),
+        err.decode("utf-8", "replace"),
+        seconds,
+    )
+    outcome = "ok" if result.returncode == 0 else "error"
+    SLURM_COMMANDS.labels(command=label, outcome=outcome).inc()
+    log.debug("%s exited %s in %.3f s", label, result.returncode, seconds)
+    if check and result.returncode != 0:
+        raise SlurmCommandError(
+            argv,
+            f"{label} exited with status {result.returncode}: {result.stderr.strip()[:500]}",
+            returncode=result.returncode,
+            stderr=result.stderr,
+        )
+    return result

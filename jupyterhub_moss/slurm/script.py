@@ -1,0 +1,122 @@
+"""Rendering the batch script: a pure function of its inputs."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from importlib.resources import files
+
+import jinja2
+
+__all__ = ["JobRequest", "default_template", "render_batch_script"]
+
+# Values allowed on an #SBATCH line: no white space, quotes, or shell syntax.
+_SBATCH_SAFE = re.compile(r"^[A-Za-z0-9_.:,=/+@%~-]+\Z")
+_SBATCH_SAFE_SPACES = re.compile(r"^[A-Za-z0-9_.:,=/+@%~ -]+\Z")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+class UnsafeValue(ValueError):
+    """A value that cannot be written into a batch script as it is."""
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """What the job asks Slurm for (already validated)."""
+
+    name: str
+    partition: str
+    cpus: int
+    time: str
+    output: str
+    workdir: str
+    gres: str | None = None
+    memory: str | None = None
+    reservation: str | None = None
+
+
+def _sbatch_safe(value, spaces: bool = False) -> str:
+    text = str(value)
+    pattern = _SBATCH_SAFE_SPACES if spaces else _SBATCH_SAFE
+    if not pattern.match(text):
+        raise UnsafeValue(f"{text[:80]!r} cannot be written on an #SBATCH line")
+    return text
+
+
+def _shquote(value) -> str:
+    text = str(value)
+    if "\x00" in text:
+        raise UnsafeValue("a NUL character cannot be passed to the shell")
+    return shlex.quote(text)
+
+
+def _shjoin(values) -> str:
+    return " ".join(_shquote(v) for v in values)
+
+
+def _env_name(value) -> str:
+    text = str(value)
+    if not _ENV_NAME.match(text):
+        raise UnsafeValue(f"{text[:80]!r} is not an environment variable name")
+    return text
+
+
+def _environment() -> jinja2.Environment:
+    # A shell script, not HTML: values are made safe by the filters below.
+    env = jinja2.Environment(
+        autoescape=False,  # noqa: S701
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+    )
+    env.filters["sbatch_safe"] = _sbatch_safe
+    env.filters["shquote"] = _shquote
+    env.filters["shjoin"] = _shjoin
+    env.filters["env_name"] = _env_name
+    return env
+
+
+@lru_cache(maxsize=1)
+def default_template() -> str:
+    """The batch script template shipped with the package."""
+    return files("jupyterhub_moss").joinpath("templates/batch_script.sh.j2").read_text()
+
+
+@lru_cache(maxsize=16)
+def _compile(template: str) -> jinja2.Template:
+    return _environment().from_string(template)
+
+
+def render_batch_script(
+    job: JobRequest,
+    *,
+    env: dict[str, str],
+    venv: str,
+    cmd: list[str],
+    service_path: str,
+    ip: str = "0.0.0.0",  # noqa: S104 - the server must be reachable from the hub
+    port: int = 0,
+    prologue: str = "",
+    epilogue: str = "",
+    extra_directives: list[str] | tuple[str, ...] = (),
+    template: str | None = None,
+) -> str:
+    """The batch script for one Jupyter server.
+
+    ``template`` is Jinja2 source (default: :func:`default_template`). Raises
+    :class:`UnsafeValue` when a value cannot be rendered safely.
+    """
+    compiled = _compile(template if template is not None else default_template())
+    return compiled.render(
+        job=asdict(job),
+        env=env,
+        venv=venv.rstrip("/") or "/",
+        cmd=list(cmd),
+        service_path=service_path,
+        ip=ip,
+        port=int(port),
+        prologue=prologue,
+        epilogue=epilogue,
+        extra_directives=list(extra_directives),
+    )

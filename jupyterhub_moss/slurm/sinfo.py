@@ -1,0 +1,256 @@
+"""What the cluster has: parsing ``sinfo`` and a cache shared by the whole hub."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from dataclasses import dataclass, field
+
+from ..metrics import SINFO_CACHE
+from .runner import SlurmCommandError, run_command
+from .timefmt import UNLIMITED, parse_duration
+
+__all__ = ["PartitionResources", "SinfoCache", "SinfoSnapshot", "parse_sinfo", "sinfo_argv"]
+
+log = logging.getLogger(__name__)
+
+_FIELDS = [
+    "PartitionName",
+    "Available",
+    "CPUsState",
+    "NodeAIOT",
+    "CPUs",
+    "Memory",
+    "Gres",
+    "GresUsed",
+    "Time",
+]
+
+
+def sinfo_argv(sinfo: str = "sinfo") -> list[str]:
+    """One line per partition and group of identical nodes, fields split by ``|``."""
+    fmt = ",".join(f"{name}:|" for name in _FIELDS)
+    return [sinfo, "--noheader", "--exact", "--Format", fmt]
+
+
+@dataclass
+class PartitionResources:
+    """A partition as ``sinfo`` sees it, summed over its node groups."""
+
+    name: str
+    available: bool = True
+    nodes_total: int = 0
+    nodes_idle: int = 0
+    cpus_total: int = 0
+    cpus_idle: int = 0
+    max_cpus_per_node: int = 0
+    max_memory_mb: int = 0
+    gpus_total: int = 0
+    gpus_used: int = 0
+    max_gpus_per_node: int = 0
+    max_time: int = UNLIMITED
+    gpu_types: list[str] = field(default_factory=list)
+
+    @property
+    def gpus_idle(self) -> int:
+        return max(self.gpus_total - self.gpus_used, 0)
+
+    def as_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "available": self.available,
+            "nodes_total": self.nodes_total,
+            "nodes_idle": self.nodes_idle,
+            "cpus_total": self.cpus_total,
+            "cpus_idle": self.cpus_idle,
+            "max_cpus_per_node": self.max_cpus_per_node,
+            "max_memory_mb": self.max_memory_mb,
+            "gpus_total": self.gpus_total,
+            "gpus_idle": self.gpus_idle,
+            "max_gpus_per_node": self.max_gpus_per_node,
+            "max_time": self.max_time,
+        }
+
+
+_GRES_ITEM = re.compile(r"^(?P<name>[^:()]+)(?::(?P<type>[^:()]+))?:(?P<count>[0-9]+)")
+
+
+def parse_gres(text: str, resource: str = "gpu") -> tuple[int, list[str]]:
+    """Count of ``resource`` in a GRES string such as ``gpu:V100:2(S:0-1),gpu:A100:1``.
+
+    Returns the count and the types named.
+    """
+    count = 0
+    types: list[str] = []
+    if not text or text.strip() in ("(null)", "N/A"):
+        return 0, types
+    # Split on commas that are outside parentheses: "gpu:a:2(S:0,1),gpu:b:1".
+    depth = 0
+    item = ""
+    items = []
+    for char in text.strip():
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        if char == "," and depth == 0:
+            items.append(item)
+            item = ""
+        else:
+            item += char
+    items.append(item)
+    for entry in items:
+        match = _GRES_ITEM.match(entry.strip())
+        if not match or match.group("name") != resource:
+            continue
+        count += int(match.group("count"))
+        if match.group("type") and match.group("type") not in types:
+            types.append(match.group("type"))
+    return count, types
+
+
+def _aiot(text: str) -> tuple[int, int, int, int]:
+    parts = text.strip().split("/")
+    if len(parts) != 4:
+        raise ValueError(f"expected A/I/O/T counts, got {text!r}")
+    a, i, o, t = (int(p) for p in parts)
+    return a, i, o, t
+
+
+def _int(text: str) -> int:
+    # "64000+" is printed when a line groups nodes of several sizes.
+    return int(text.strip().rstrip("+") or 0)
+
+
+def parse_sinfo(text: str) -> dict[str, PartitionResources]:
+    """Parse the output of :func:`sinfo_argv`.
+
+    A partition whose nodes differ comes as several lines; they are summed
+    (counts) or maximised (per-node sizes), never overwritten.
+    Raises ``ValueError`` on a line that does not have the expected fields.
+    """
+    partitions: dict[str, PartitionResources] = {}
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        fields = line.split("|")
+        if fields and fields[-1] == "":
+            fields = fields[:-1]
+        if len(fields) != len(_FIELDS):
+            raise ValueError(f"unexpected sinfo line: {line[:200]!r}")
+        name, avail, cpus_state, nodes_state, cpus, memory, gres, gres_used, time_limit = (
+            f.strip() for f in fields
+        )
+        part = partitions.get(name)
+        if part is None:
+            part = partitions[name] = PartitionResources(name=name)
+            part.available = avail == "up"
+            try:
+                part.max_time = parse_duration(time_limit)
+            except ValueError:
+                part.max_time = UNLIMITED
+        _, cpus_idle, _, cpus_total = _aiot(cpus_state)
+        _, nodes_idle, _, nodes_total = _aiot(nodes_state)
+        part.cpus_total += cpus_total
+        part.cpus_idle += cpus_idle
+        part.nodes_total += nodes_total
+        part.nodes_idle += nodes_idle
+        part.max_cpus_per_node = max(part.max_cpus_per_node, _int(cpus))
+        part.max_memory_mb = max(part.max_memory_mb, _int(memory))
+        gpus_per_node, types = parse_gres(gres)
+        gpus_used, _ = parse_gres(gres_used)
+        part.gpus_total += gpus_per_node * nodes_total
+        part.gpus_used += gpus_used
+        part.max_gpus_per_node = max(part.max_gpus_per_node, gpus_per_node)
+        for gpu_type in types:
+            if gpu_type not in part.gpu_types:
+                part.gpu_types.append(gpu_type)
+    return partitions
+
+
+@dataclass(frozen=True)
+class SinfoSnapshot:
+    """The partitions at one moment, or why they could not be read."""
+
+    partitions: dict[str, PartitionResources]
+    fetched_at: float  # time.monotonic() of the call
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class SinfoCache:
+    """One ``sinfo`` per ``ttl`` seconds for the whole hub.
+
+    Readers arriving while a call is under way wait for that call instead of
+    starting their own. A failed call is remembered for ``error_ttl`` seconds so
+    that a controller that is down is not asked again by every page view; the
+    last good answer stays available meanwhile.
+    """
+
+    def __init__(self, argv, ttl: float = 30.0, timeout: float = 15.0, error_ttl: float = 5.0):
+        self.argv = list(argv)
+        self.ttl = ttl
+        self.timeout = timeout
+        self.error_ttl = error_ttl
+        self._snapshot: SinfoSnapshot | None = None
+        self._last_good: SinfoSnapshot | None = None
+        self._inflight: asyncio.Future | None = None
+
+    def _fresh(self, snapshot: SinfoSnapshot | None) -> bool:
+        if snapshot is None:
+            return False
+        ttl = self.ttl if snapshot.ok else min(self.error_ttl, self.ttl)
+        return time.monotonic() - snapshot.fetched_at < ttl
+
+    @property
+    def last_good(self) -> SinfoSnapshot | None:
+        return self._last_good
+
+    async def get(self) -> SinfoSnapshot:
+        """The cached snapshot, fetched again when older than the TTL."""
+        if self._fresh(self._snapshot):
+            SINFO_CACHE.labels(result="hit").inc()
+            return self._snapshot
+        if self._inflight is not None and not self._inflight.done():
+            SINFO_CACHE.labels(result="joined").inc()
+            return await asyncio.shield(self._inflight)
+        SINFO_CACHE.labels(result="miss").inc()
+        self._inflight = asyncio.ensure_future(self._fetch())
+        return await asyncio.shield(self._inflight)
+
+    async def _fetch(self) -> SinfoSnapshot:
+        started = time.monotonic()
+        try:
+            result = await run_command(self.argv, timeout=self.timeout)
+            partitions = parse_sinfo(result.stdout)
+        except (SlurmCommandError, ValueError) as e:
+            reason = e.reason if isinstance(e, SlurmCommandError) else str(e)
+            log.warning("sinfo failed, partition information is unavailable: %s", reason)
+            stale = self._last_good.partitions if self._last_good else {}
+            snapshot = SinfoSnapshot(stale, started, error=reason)
+        else:
+            snapshot = SinfoSnapshot(partitions, started)
+            self._last_good = snapshot
+        self._snapshot = snapshot
+        return snapshot
+
+    def invalidate(self) -> None:
+        """Forget the cached answer (the next reader calls ``sinfo``)."""
+        self._snapshot = None
+
+
+_caches: dict[tuple, SinfoCache] = {}
+
+
+def shared_sinfo_cache(argv, ttl: float, timeout: float) -> SinfoCache:
+    """The hub-wide cache for this command line."""
+    key = (tuple(argv), float(ttl), float(timeout))
+    cache = _caches.get(key)
+    if cache is None:
+        cache = _caches[key] = SinfoCache(argv, ttl=ttl, timeout=timeout)
+    return cache

@@ -1,0 +1,293 @@
+"""Driving a real JupyterHub on the local Slurm cluster from the tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import signal
+import socket
+import subprocess
+import textwrap
+import time
+from pathlib import Path
+
+import httpx
+
+DEV_ROOT = Path(os.environ.get("MOSS_DEV_ROOT", "/opt/moss-dev"))
+HUB_VENV = Path(os.environ.get("MOSS_HUB_VENV", DEV_ROOT / "jh6"))
+PASSWORD = "moss-test-password"
+SERVICE_TOKEN = secrets.token_hex(16)
+TEST_USERS = [f"moss{i:02d}" for i in range(1, 17)]
+
+#: The seed's three partitions on the local cluster, and one under an hour.
+PARTITIONS = {
+    "cpu": {
+        "architecture": "x86_86",
+        "description": "Partition 1",
+        "gpu": None,
+        "max_ngpus": 0,
+        "max_nprocs": 28,
+        "max_runtime": 12 * 3600,
+        "simple": True,
+        "venv": str(HUB_VENV / "bin") + "/",
+    },
+    "gpu": {
+        "architecture": "ppc64le",
+        "description": "Partition 2",
+        "gpu": "gpu:V100-SXM2-32GB:{}",
+        "max_ngpus": 2,
+        "max_nprocs": 128,
+        "max_runtime": 1 * 3600,
+        "simple": True,
+        "venv": str(HUB_VENV / "bin") + "/",
+    },
+    "long": {
+        "architecture": "x86_86",
+        "description": "Partition 3",
+        "gpu": None,
+        "max_ngpus": 0,
+        "max_nprocs": 28,
+        "max_runtime": 12 * 3600,
+        "simple": False,
+        "venv": str(HUB_VENV / "bin") + "/",
+    },
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def slurm(*argv: str, check: bool = True) -> str:
+    return subprocess.run(argv, capture_output=True, text=True, check=check, timeout=60).stdout
+
+
+def job_info(job_id: str) -> dict[str, str]:
+    """``scontrol show job`` fields of a job."""
+    out = slurm("scontrol", "show", "job", str(job_id), "--oneliner")
+    return dict(re.findall(r"(\w+)=(\S*)", out))
+
+
+def active_jobs(user: str) -> list[str]:
+    """Ids of the user's jobs that are pending or running."""
+    out = slurm("squeue", "-h", "-u", user, "-t", "PENDING,RUNNING,CONFIGURING", "-o", "%i")
+    return out.split()
+
+
+def cancel_all(users) -> None:
+    for user in users:
+        slurm("scancel", "-u", user, check=False)
+    deadline = time.time() + 30
+    while time.time() < deadline and any(active_jobs(u) for u in users):
+        time.sleep(0.3)
+
+
+class Hub:
+    """A JupyterHub process with MOSlurmSpawner, in its own folder and ports."""
+
+    def __init__(self, workdir: Path, extra_config: str = "", base_url: str = "/"):
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.hub_port = free_port()
+        self.api_port = free_port()
+        self.base_url = base_url if base_url.endswith("/") else base_url + "/"
+        self.url = f"http://127.0.0.1:{self.port}{self.base_url.rstrip('/')}"
+        self.extra_config = extra_config
+        self.proc: subprocess.Popen | None = None
+        self.log_path = self.workdir / "jupyterhub.log"
+        self._log_offset = 0
+
+    # -- process ----------------------------------------------------------------
+
+    def config_text(self) -> str:
+        base = f"""
+        import jupyterhub_moss
+
+        c = get_config()
+        jupyterhub_moss.set_config(c)
+        c.MOSlurmSpawner.partitions = {json.dumps(PARTITIONS)!s}
+        c.MOSlurmSpawner.slurm_poll_interval = 2.0
+        c.MOSlurmSpawner.sinfo_cache_ttl = 5.0
+        c.Spawner.start_timeout = 90
+        c.Spawner.http_timeout = 60
+        c.JupyterHub.ip = "127.0.0.1"
+        c.JupyterHub.port = {self.port}
+        c.JupyterHub.base_url = {self.base_url!r}
+        c.JupyterHub.hub_ip = "127.0.0.1"
+        c.JupyterHub.hub_port = {self.hub_port}
+        c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{self.api_port}"
+        c.ConfigurableHTTPProxy.auth_token = {secrets.token_hex(16)!r}
+        c.JupyterHub.db_url = "sqlite:///{self.workdir}/jupyterhub.sqlite"
+        c.JupyterHub.cookie_secret_file = "{self.workdir}/cookie_secret"
+        c.ConfigurableHTTPProxy.pid_file = "{self.workdir}/proxy.pid"
+        c.JupyterHub.cleanup_servers = False
+        c.JupyterHub.authenticator_class = "shared-password"
+        c.SharedPasswordAuthenticator.user_password = {PASSWORD!r}
+        c.Authenticator.allowed_users = set({TEST_USERS!r})
+        c.JupyterHub.allow_named_servers = True
+        c.JupyterHub.services = [{{"name": "moss-test", "api_token": {SERVICE_TOKEN!r}}}]
+        c.JupyterHub.load_roles = [
+            {{
+                "name": "moss-test",
+                "scopes": ["admin:users", "admin:servers", "access:servers", "read:metrics"],
+                "services": ["moss-test"],
+            }}
+        ]
+        """
+        # null/true/false from json.dumps are not Python
+        base = base.replace(": null", ": None").replace(": true", ": True")
+        base = base.replace(": false", ": False")
+        return textwrap.dedent(base) + "\n" + textwrap.dedent(self.extra_config)
+
+    def start(self, timeout: float = 60) -> Hub:
+        (self.workdir / "jupyterhub_config.py").write_text(self.config_text())
+        env = dict(os.environ)
+        env["PATH"] = f"{DEV_ROOT}/node/node_modules/.bin:{HUB_VENV}/bin:{env.get('PATH', '')}"
+        log = open(self.log_path, "a")  # noqa: SIM115 - owned by the process
+        self._log_offset = self.log_path.stat().st_size
+        self.proc = subprocess.Popen(
+            [str(HUB_VENV / "bin" / "jupyterhub"), "-f", "jupyterhub_config.py"],
+            cwd=self.workdir,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
+        log.close()
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"JupyterHub exited with {self.proc.returncode}:\n{self.log()}")
+            try:
+                r = httpx.get(f"{self.url}/hub/api/", timeout=2)
+                if r.status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"JupyterHub did not answer within {timeout} s:\n{self.log()}")
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+        # The proxy is a child of the hub's session: make sure it is gone too.
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+
+    def restart(self) -> Hub:
+        self.stop()
+        return self.start()
+
+    def log(self, since_start: bool = False) -> str:
+        if not self.log_path.exists():
+            return ""
+        text = self.log_path.read_text(errors="replace")
+        return text[self._log_offset :] if since_start else text
+
+    # -- HTTP ---------------------------------------------------------------------
+
+    def api(self, method: str, path: str, **kwargs) -> httpx.Response:
+        headers = kwargs.pop("headers", {})
+        headers["Authorization"] = f"token {SERVICE_TOKEN}"
+        return httpx.request(
+            method, f"{self.url}/hub/api{path}", headers=headers, timeout=60, **kwargs
+        )
+
+    def login(self, user: str) -> httpx.Client:
+        client = httpx.Client(base_url=self.url, follow_redirects=True, timeout=60)
+        client.get("/hub/login")
+        r = client.post(
+            "/hub/login",
+            data={"username": user, "password": PASSWORD, "_xsrf": client.cookies.get("_xsrf")},
+            follow_redirects=False,
+        )
+        assert r.status_code == 302, f"login of {user} failed: {r.status_code} {r.text[:300]}"
+        return client
+
+    @staticmethod
+    def xsrf(client: httpx.Client) -> dict[str, str]:
+        token = client.cookies.get("_xsrf", path=None)
+        return {"X-XSRFToken": token} if token else {}
+
+    def spawn_form(self, client: httpx.Client, data: dict, server: str = "") -> httpx.Response:
+        path = "/hub/spawn" + (f"/{client_user(client)}/{server}" if server else "")
+        return client.post(path, data=data, headers=self.xsrf(client), follow_redirects=False)
+
+    def server_model(self, user: str, server: str = "") -> dict | None:
+        r = self.api("GET", f"/users/{user}")
+        r.raise_for_status()
+        return r.json().get("servers", {}).get(server)
+
+    def wait_ready(self, user: str, server: str = "", timeout: float = 90) -> dict:
+        deadline = time.time() + timeout
+        model = None
+        seen = False
+        while time.time() < deadline:
+            model = self.server_model(user, server)
+            if model and model.get("ready"):
+                return model
+            if model is not None:
+                seen = True
+            elif seen:
+                raise AssertionError(f"the spawn of {user} failed:\n{self.log(True)[-4000:]}")
+            time.sleep(0.2)
+        raise AssertionError(f"server of {user} not ready after {timeout} s: {model}")
+
+    def wait_stopped(self, user: str, server: str = "", timeout: float = 60) -> None:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.server_model(user, server) is None:
+                return
+            time.sleep(0.2)
+        raise AssertionError(f"server of {user} still there after {timeout} s")
+
+    def server_status(self, client: httpx.Client, user: str, server: str = "") -> httpx.Response:
+        """GET the server's /api/status through the proxy, as the logged-in ``client``.
+
+        The first visit of the server's page goes through its OAuth login.
+        """
+        prefix = f"/user/{user}/" + (f"{server}/" if server else "")
+        page = client.get(prefix + "api/status")
+        if page.status_code == 403:
+            client.get(prefix)  # OAuth with the hub, sets the server's cookie
+            page = client.get(prefix + "api/status")
+        return page
+
+    def metric(self, name: str, **labels) -> float:
+        """Sum of a Prometheus metric's samples matching ``labels``."""
+        r = httpx.get(
+            f"{self.url}/hub/metrics",
+            headers={"Authorization": f"token {SERVICE_TOKEN}"},
+            timeout=30,
+        )
+        r.raise_for_status()
+        total = 0.0
+        for line in r.text.splitlines():
+            if not line.startswith(name):
+                continue
+            match = re.match(r"^(\w+)(?:\{(.*)\})? (\S+)$", line)
+            if not match or match.group(1) != name:
+                continue
+            found = dict(re.findall(r'(\w+)="([^"]*)"', match.group(2) or ""))
+            if all(found.get(k) == v for k, v in labels.items()):
+                total += float(match.group(3))
+        return total
+
+
+def client_user(client: httpx.Client) -> str:
+    r = client.get("/hub/api/user", headers=Hub.xsrf(client))
+    r.raise_for_status()
+    return r.json()["name"]

@@ -1,0 +1,127 @@
+"""The user's options, checked against the partitions."""
+
+import pytest
+from test_partitions import SEED, SINFO
+
+from jupyterhub_moss.options import OptionError, flatten_form, validate_options
+from jupyterhub_moss.partitions import merge_partitions, validate_partitions
+from jupyterhub_moss.slurm.sinfo import parse_sinfo
+
+VIEWS = merge_partitions(validate_partitions(SEED), parse_sinfo(SINFO))
+
+
+def check(raw, **kwargs):
+    return validate_options(raw, VIEWS, **kwargs)
+
+
+def test_defaults_take_the_first_simple_partition():
+    opts = check({})
+    assert (opts.partition, opts.nprocs, opts.ngpus, opts.runtime) == ("cpu", 1, 0, 3600)
+    assert opts.to_user_options() == {
+        "partition": "cpu",
+        "nprocs": 1,
+        "ngpus": 0,
+        "runtime": "01:00:00",
+    }
+
+
+def test_form_strings_and_rest_values_give_the_same_options():
+    from_form = check(
+        flatten_form(
+            {
+                "partition": ["gpu"],
+                "nprocs": ["16"],
+                "ngpus": ["2"],
+                "runtime": ["0:45:00"],
+                "memory": ["8G"],
+                "_xsrf": ["x"],
+            }
+        )
+    )
+    from_rest = check(
+        {"partition": "gpu", "nprocs": 16, "ngpus": 2, "runtime": 45, "memory": "8192M"}
+    )
+    assert from_form == from_rest
+    assert from_form.memory == "8192M"
+    assert from_form.time_limit == "00:45:00"
+    assert from_form.to_user_options()["memory"] == "8G"
+
+
+@pytest.mark.parametrize(
+    "runtime, seconds",
+    [
+        ("90", 5400),
+        ("1:30:00", 5400),
+        ("0-2", 7200),
+        ("0-1:30", 5400),
+        ("0-01:00:30", 3630),
+        ("30:00", 1800),
+        (60, 3600),
+    ],
+)
+def test_runtime_uses_slurm_rules(runtime, seconds):
+    assert check({"partition": "cpu", "runtime": runtime}).runtime == seconds
+
+
+@pytest.mark.parametrize(
+    "raw, field, words",
+    [
+        ({"partition": "nope"}, "partition", ["choose one of: cpu, gpu, long"]),
+        ({"partition": "gpu\n#SBATCH"}, "partition", ["line breaks"]),
+        ({"partition": 3}, "partition", ["string"]),
+        ({"nprocs": "29"}, "nprocs", ["29", "1 to 28", "'cpu'"]),
+        ({"nprocs": "0"}, "nprocs", ["1 to 28"]),
+        ({"nprocs": "-1"}, "nprocs", ["whole number"]),
+        ({"nprocs": "4.5"}, "nprocs", ["whole number"]),
+        ({"nprocs": "１０"}, "nprocs", ["whole number"]),
+        ({"nprocs": True}, "nprocs", ["whole number"]),
+        ({"nprocs": [4]}, "nprocs", ["string"]),
+        ({"nprocs": "4 --uid=0"}, "nprocs", ["whole number"]),
+        ({"ngpus": "1"}, "ngpus", ["no GPUs"]),
+        ({"partition": "gpu", "ngpus": "3"}, "ngpus", ["0 to 2"]),
+        ({"runtime": "13:00:00"}, "runtime", ["12 h", "12:00:00"]),
+        ({"partition": "gpu", "runtime": "2:00:00"}, "runtime", ["1 h"]),
+        ({"runtime": "0"}, "runtime", ["out of range"]),
+        ({"runtime": "UNLIMITED"}, "runtime", ["unlimited"]),
+        ({"runtime": "1h"}, "runtime", ["not a Slurm time"]),
+        ({"memory": "300G"}, "memory", ["at most 62G"]),
+        ({"memory": "lots"}, "memory", ["4G"]),
+        ({"reservation": "a b"}, "reservation", ["reservation name"]),
+        ({"default_url": "https://evil.example/"}, "default_url", ["path"]),
+        ({"default_url": "/lab/../../etc"}, "default_url", ["path"]),
+        ({"root_dir": "relative/path"}, "root_dir", ["absolute"]),
+        ({"root_dir": "/tmp/\x00x"}, "root_dir", ["control"]),
+        ({"environment_id": "py39"}, "environment_id", ["empty"]),
+        ({"output": "/etc/passwd"}, "output", ["not a known option"]),
+        ({"exec_prefix": "id;"}, "exec_prefix", ["not a known option"]),
+    ],
+)
+def test_refusals_name_the_field_and_the_range(raw, field, words):
+    with pytest.raises(OptionError) as info:
+        check(raw)
+    assert info.value.field == field
+    message = str(info.value)
+    assert message.startswith(f"{field}: ")
+    for word in words:
+        assert word in message, message
+
+
+def test_unavailable_or_forbidden_partitions():
+    views = merge_partitions(
+        validate_partitions({**SEED, "debug": {"venv": "/x/bin/"}}), parse_sinfo(SINFO)
+    )
+    with pytest.raises(OptionError, match="unavailable"):
+        validate_options({"partition": "debug"}, views)
+    with pytest.raises(OptionError, match="choose one of: cpu"):
+        validate_options({"partition": "gpu"}, views, allowed_partitions={"cpu"})
+
+
+def test_form_with_two_values_for_one_field_is_refused():
+    with pytest.raises(OptionError, match="more than one value"):
+        flatten_form({"nprocs": ["1", "28"]})
+    assert flatten_form({"nprocs": ["4", "4"], "memory": [""]}) == {"nprocs": "4"}
+
+
+def test_options_that_are_not_a_dict():
+    with pytest.raises(OptionError):
+        check(["partition", "cpu"])

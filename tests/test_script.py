@@ -1,0 +1,128 @@
+"""Rendering the batch script."""
+
+import subprocess
+
+import pytest
+
+from jupyterhub_moss.slurm.script import JobRequest, UnsafeValue, render_batch_script
+
+JOB = JobRequest(
+    name="jupyter-alice",
+    partition="gpu",
+    cpus=4,
+    time="01:30:00",
+    gres="gpu:V100:1",
+    memory="4096M",
+    output="jupyterhub_moss_%j.log",
+    workdir="/home/alice",
+)
+ENV = {
+    "JUPYTERHUB_API_TOKEN": "secret-token",
+    "JUPYTERHUB_USER": "alice",
+    "JUPYTERHUB_OAUTH_SCOPES": '["access:servers!server=alice/"]',
+}
+
+
+def render(job=JOB, **kwargs):
+    args = {
+        "env": ENV,
+        "venv": "/opt/jupyter/bin/",
+        "cmd": ["/opt/jupyter/bin/jupyterhub-singleuser", "--ServerApp.port_retries=0"],
+        "service_path": "/user/alice/",
+    }
+    args.update(kwargs)
+    return render_batch_script(job, **args)
+
+
+def sbatch_lines(script):
+    return [line for line in script.splitlines() if line.startswith("#SBATCH")]
+
+
+def test_directives_are_exactly_the_requested_ones():
+    assert sbatch_lines(render()) == [
+        "#SBATCH --job-name=jupyter-alice",
+        "#SBATCH --partition=gpu",
+        "#SBATCH --nodes=1",
+        "#SBATCH --ntasks=1",
+        "#SBATCH --cpus-per-task=4",
+        "#SBATCH --time=01:30:00",
+        "#SBATCH --gres=gpu:V100:1",
+        "#SBATCH --mem=4096M",
+        "#SBATCH --chdir=/home/alice",
+        "#SBATCH --output=jupyterhub_moss_%j.log",
+    ]
+
+
+def test_optional_directives_left_out_and_admin_directives_added():
+    job = JobRequest(
+        name="j", partition="cpu", cpus=1, time="00:10:00", output="o.log", workdir="/h"
+    )
+    lines = sbatch_lines(render(job, extra_directives=["--account=hpc", "--qos=jupyter"]))
+    assert not any(
+        ("--gres" in line or "--mem" in line or "--reservation" in line) for line in lines
+    )
+    assert lines[-2:] == ["#SBATCH --account=hpc", "#SBATCH --qos=jupyter"]
+
+
+def test_script_is_valid_bash_and_starts_the_venv_server():
+    script = render()
+    subprocess.run(["bash", "-n"], input=script, text=True, check=True)
+    assert script.startswith("#!/bin/bash\n")
+    assert "moss_venv=/opt/jupyter/bin\n" in script
+    assert "moss_cmd=(/opt/jupyter/bin/jupyterhub-singleuser --ServerApp.port_retries=0)" in script
+    assert "export JUPYTERHUB_API_TOKEN=secret-token\n" in script
+    assert "export JUPYTERHUB_OAUTH_SCOPES='[\"access:servers!server=alice/\"]'" in script
+
+
+def test_prologue_and_epilogue_are_placed():
+    script = render(prologue="module load cuda/12", epilogue="echo bye")
+    assert script.index("module load cuda/12") < script.index('"${moss_cmd[@]}" &')
+    assert script.index("echo bye") > script.index('"${moss_cmd[@]}" &')
+    subprocess.run(["bash", "-n"], input=script, text=True, check=True)
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("partition", "gpu\n#SBATCH --uid=0"),
+        ("partition", "gpu --uid=0"),
+        ("name", "x;rm -rf ~"),
+        ("gres", "gpu:1\n"),
+        ("time", "1:00:00 --begin=now"),
+        ("memory", "4G'"),
+        ("reservation", "$(id)"),
+        ("workdir", "/home/a b"),
+    ],
+)
+def test_sbatch_values_cannot_add_words_or_lines(field, value):
+    job = JobRequest(**{**JOB.__dict__, field: value})
+    with pytest.raises(UnsafeValue):
+        render(job)
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["a'b", 'a"b', "$(touch /tmp/x)", "`id`", "a\nb", "x; rm -rf /", "\\", "$HOME", "*"],
+)
+def test_environment_values_stay_one_word(value, tmp_path):
+    script = render(env={"JUPYTERHUB_USER": value})
+    line_start = script.index("export JUPYTERHUB_USER=")
+    # Source just the export and print the variable: the value comes back unchanged.
+    end = script.index("\n\n", line_start)
+    snippet = script[line_start:end] + '\nprintf %s "$JUPYTERHUB_USER"'
+    out = subprocess.run(
+        ["bash", "-c", snippet], capture_output=True, text=True, check=True, cwd=tmp_path
+    )
+    assert out.stdout == value
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_environment_names_are_checked():
+    with pytest.raises(UnsafeValue):
+        render(env={"BAD NAME": "x"})
+
+
+def test_admin_template_gets_the_same_filters():
+    template = "#SBATCH --partition={{ job.partition | sbatch_safe }}\necho {{ venv | shquote }}\n"
+    out = render(template=template, venv="/opt/my env/bin")
+    assert out == "#SBATCH --partition=gpu\necho '/opt/my env/bin'\n"

@@ -59,3 +59,5 @@ c.Authenticator.allowed_users = {"moss-demo"} | {f"moss{i:02d}" for i in range(1
 c.Authenticator.admin_users = {"moss-demo"}
 c.JupyterHub.allow_named_servers = True
 c.Spawner.default_url = "/lab"
+# Restarting the hub leaves the servers (Slurm jobs) running; they are found again.
+c.JupyterHub.cleanup_servers = False

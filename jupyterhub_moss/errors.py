@@ -26,7 +26,9 @@ def user_error(
             message, reason=reason, status_code=status_code, log_message=log_message or message
         )
     else:
-        exc = web.HTTPError(status_code, "%s", log_message or message)
+        # JupyterHub 5's REST API shows an HTTPError's log message: make it the user's.
+        # (The spawner logs the technical detail itself.)
+        exc = web.HTTPError(status_code, "%s", message)
         exc.reason = reason
     exc.jupyterhub_message = message
     return exc

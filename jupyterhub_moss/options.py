@@ -246,6 +246,10 @@ def validate_options(
     """
     if not isinstance(raw, dict):
         raise OptionError("user_options", "must be an object of option names to values")
+    if set(raw) == {"user_options"} and isinstance(raw["user_options"], dict):
+        # JupyterHub 6's REST body ({"user_options": {...}}) sent to JupyterHub 5,
+        # which passes the whole body on: the same call works with both.
+        raw = raw["user_options"]
     for key in raw:
         if not isinstance(key, str) or key not in OPTION_NAMES:
             shown = key if isinstance(key, str) else repr(key)

@@ -89,7 +89,9 @@ def cancel_all(users) -> None:
 class Hub:
     """A JupyterHub process with MOSlurmSpawner, in its own folder and ports."""
 
-    def __init__(self, workdir: Path, extra_config: str = "", base_url: str = "/"):
+    def __init__(
+        self, workdir: Path, extra_config: str = "", base_url: str = "/", preamble: str = ""
+    ):
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
@@ -98,6 +100,7 @@ class Hub:
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
         self.url = f"http://127.0.0.1:{self.port}{self.base_url.rstrip('/')}"
         self.extra_config = extra_config
+        self.preamble = preamble
         self.proc: subprocess.Popen | None = None
         self.log_path = self.workdir / "jupyterhub.log"
         self._log_offset = 0
@@ -142,7 +145,13 @@ class Hub:
         # null/true/false from json.dumps are not Python
         base = base.replace(": null", ": None").replace(": true", ": True")
         base = base.replace(": false", ": False")
-        return textwrap.dedent(base) + "\n" + textwrap.dedent(self.extra_config)
+        return "\n".join(
+            [
+                textwrap.dedent(self.preamble),
+                textwrap.dedent(base),
+                textwrap.dedent(self.extra_config),
+            ]
+        )
 
     def start(self, timeout: float = 60) -> Hub:
         (self.workdir / "jupyterhub_config.py").write_text(self.config_text())

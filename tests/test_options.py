@@ -125,3 +125,9 @@ def test_form_with_two_values_for_one_field_is_refused():
 def test_options_that_are_not_a_dict():
     with pytest.raises(OptionError):
         check(["partition", "cpu"])
+
+
+def test_jupyterhub_6_rest_body_is_understood_when_passed_whole():
+    assert check({"user_options": {"partition": "gpu", "ngpus": 1}}).ngpus == 1
+    with pytest.raises(OptionError, match="not a known option"):
+        check({"user_options": {"partition": "gpu"}, "nprocs": 2})

@@ -1,0 +1,215 @@
+"""Hub restarts, shared polling, and jobs that end on their own, on the real cluster."""
+
+import json
+import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+from hubtools import SERVICE_TOKEN, active_jobs, job_info, slurm
+
+pytestmark = pytest.mark.cluster
+
+
+def progress_events(hub, user, server="", timeout=60):
+    """The events of the pending page's progress stream, until it ends."""
+    path = (
+        f"/users/{user}/server/progress"
+        if not server
+        else f"/users/{user}/servers/{server}/progress"
+    )
+    events = []
+    with httpx.stream(
+        "GET",
+        f"{hub.url}/hub/api{path}",
+        headers={"Authorization": f"token {SERVICE_TOKEN}"},
+        timeout=timeout,
+    ) as r:
+        for line in r.iter_lines():
+            if line.startswith("data:"):
+                events.append(json.loads(line[5:]))
+    return events
+
+
+def test_restart_with_running_server_keeps_it_and_submits_nothing(hub):
+    user = "moss05"
+    r = hub.api("POST", f"/users/{user}/server", json={"user_options": {"partition": "cpu"}})
+    assert r.status_code in (201, 202)
+    job_id = hub.wait_ready(user)["state"]["job_id"]
+
+    hub.restart()
+    model = hub.wait_ready(user, timeout=30)
+    assert model["state"]["job_id"] == job_id
+    client = hub.login(user)
+    assert hub.server_status(client, user).status_code == 200
+    assert active_jobs(user) == [job_id]
+    assert "appears to have stopped" not in hub.log(since_start=True)
+
+
+def test_job_ended_outside_the_hub_is_noticed_within_a_poll_interval(hub):
+    user = "moss06"
+    r = hub.api("POST", f"/users/{user}/server", json={"user_options": {"partition": "cpu"}})
+    assert r.status_code in (201, 202)
+    job_id = hub.wait_ready(user)["state"]["job_id"]
+    # The user cancels the job themselves.
+    subprocess.run(["sudo", "-u", user, "scancel", job_id], check=True)
+    started = time.monotonic()
+    hub.wait_stopped(user, timeout=30)
+    noticed = time.monotonic() - started
+    # slurm_poll_interval is 2 s in the tests; allow for the job to finish and the hub's work.
+    assert noticed < 2 + 5, noticed
+    assert job_info(job_id)["JobState"] == "CANCELLED"
+
+
+def test_job_that_dies_at_start_fails_the_spawn_quickly_with_its_output(hub_factory):
+    hub = hub_factory(
+        """
+        c.MOSlurmSpawner.partitions["long"]["venv"] = "/usr/local/no-such-env/bin/"
+        """
+    )
+    user = "moss07"
+    started = time.monotonic()
+    r = hub.api("POST", f"/users/{user}/server", json={"user_options": {"partition": "long"}})
+    if r.status_code == 202:
+        events = progress_events(hub, user)
+        failed = [e for e in events if e.get("failed")]
+        assert failed, events
+        message = failed[-1]["message"]
+    else:
+        assert r.status_code >= 400
+        message = r.json()["message"]
+    elapsed = time.monotonic() - started
+    assert elapsed < 20, elapsed  # start_timeout is 90 s
+    assert "ended (FAILED) before the server started" in message, message
+    assert "exit code 127" in message
+    assert "/usr/local/no-such-env/bin/jupyterhub-singleuser is not there" in message
+    assert hub.server_model(user) is None
+    assert active_jobs(user) == []
+
+
+def test_progress_reports_pending_reason(hub):
+    user = "moss08"
+    # Take both nodes of partition cpu so that the spawn has to wait.
+    blocker = slurm(
+        "sudo",
+        "-u",
+        "moss16",
+        "sbatch",
+        "--parsable",
+        "-p",
+        "cpu",
+        "-N",
+        "2",
+        "--exclusive",
+        "-t",
+        "5",
+        "--chdir=/tmp",
+        "--output=/dev/null",
+        "--wrap",
+        "sleep 300",
+    ).strip()
+    try:
+        r = hub.api("POST", f"/users/{user}/server", json={"user_options": {"partition": "cpu"}})
+        assert r.status_code == 202
+        deadline = time.time() + 20
+        events = []
+        with httpx.stream(
+            "GET",
+            f"{hub.url}/hub/api/users/{user}/server/progress",
+            headers={"Authorization": f"token {SERVICE_TOKEN}"},
+            timeout=60,
+        ) as stream:
+            for line in stream.iter_lines():
+                if line.startswith("data:"):
+                    events.append(json.loads(line[5:]))
+                    if "Pending" in events[-1].get("message", ""):
+                        break
+                if time.time() > deadline:
+                    break
+        messages = [e.get("message", "") for e in events]
+        assert any(m.startswith("Job ") and "submitted to partition cpu" in m for m in messages)
+        assert any(
+            m
+            in (
+                "Pending: waiting for free resources (Resources)",
+                "Pending: waiting behind higher-priority jobs (Priority)",
+            )
+            for m in messages
+        ), messages
+        slurm("scancel", blocker)
+        hub.wait_ready(user, timeout=60)
+    finally:
+        slurm("scancel", blocker, check=False)
+
+
+def test_one_squeue_per_interval_whatever_the_number_of_servers(hub_factory):
+    hub = hub_factory(
+        """
+        c.MOSlurmSpawner.slurm_poll_interval = 3.0
+        c.MOSlurmSpawner.slurm_fast_poll_interval = 0.5
+        c.Spawner.start_timeout = 180
+        c.Spawner.http_timeout = 120
+        """
+    )
+    users = [f"moss{i:02d}" for i in range(1, 9)]
+    squeue = "jupyterhub_moss_slurm_commands_total"
+    blocker = slurm(
+        "sudo",
+        "-u",
+        "moss16",
+        "sbatch",
+        "--parsable",
+        "-p",
+        "cpu",
+        "-N",
+        "2",
+        "--exclusive",
+        "-t",
+        "5",
+        "--chdir=/tmp",
+        "--output=/dev/null",
+        "--wrap",
+        "sleep 300",
+    ).strip()
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            codes = list(
+                pool.map(
+                    lambda u: (
+                        hub.api(
+                            "POST",
+                            f"/users/{u}/server",
+                            json={"user_options": {"partition": "cpu"}},
+                        ).status_code
+                    ),
+                    users,
+                )
+            )
+        assert codes == [202] * 8
+        # Eight jobs pending: quick polls, still one squeue for all of them.
+        time.sleep(1)
+        assert all(len(active_jobs(u)) == 1 for u in users)
+        before = hub.metric(squeue, command="squeue")
+        time.sleep(6)
+        pending_calls = hub.metric(squeue, command="squeue") - before
+        assert 6 <= pending_calls <= 6 / 0.5 + 2, pending_calls
+    finally:
+        slurm("scancel", blocker, check=False)
+
+    for user in users:
+        hub.wait_ready(user, timeout=150)
+    time.sleep(4)  # quick polls end once no job is starting
+    before = hub.metric(squeue, command="squeue")
+    time.sleep(12)
+    running_calls = hub.metric(squeue, command="squeue") - before
+    assert 2 <= running_calls <= 12 / 3 + 1, running_calls
+    print(
+        f"squeue calls with 8 servers: {pending_calls:.0f} in 6 s pending, "
+        f"{running_calls:.0f} in 12 s running"
+    )
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda u: hub.api("DELETE", f"/users/{u}/server"), users))
+    for user in users:
+        hub.wait_stopped(user, timeout=60)
+        assert active_jobs(user) == []

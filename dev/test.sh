@@ -20,8 +20,9 @@ export PYTHONDONTWRITEBYTECODE=1
 export PATH="$MOSS_DEV_ROOT/node/node_modules/.bin:$PATH"
 
 echo "== lint (ruff)"
-"$MOSS_DEV_ROOT/jh6/bin/ruff" check jupyterhub_moss tests bench dev
-"$MOSS_DEV_ROOT/jh6/bin/ruff" format --check jupyterhub_moss tests bench dev
+lint_paths=$(ls -d jupyterhub_moss tests bench dev 2>/dev/null)
+"$MOSS_DEV_ROOT/jh6/bin/ruff" check $lint_paths
+"$MOSS_DEV_ROOT/jh6/bin/ruff" format --check $lint_paths
 
 echo "== JupyterHub 6: all tests"
 MOSS_HUB_VENV="$MOSS_DEV_ROOT/jh6" "$MOSS_DEV_ROOT/jh6/bin/python" -m pytest -p no:cacheprovider "$@"

@@ -56,7 +56,7 @@ fi
 
 stamp_of() {
     # Rebuild an environment when the project's dependencies change.
-    sha256sum "$repo/pyproject.toml" "$here/setup.sh" | sha256sum | cut -c1-16
+    cat "$repo/pyproject.toml" "$here/setup.sh" | sha256sum | cut -c1-16
 }
 
 for spec in $MOSS_HUB_VERSIONS; do

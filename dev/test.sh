@@ -20,7 +20,7 @@ export PYTHONDONTWRITEBYTECODE=1
 export PATH="$MOSS_DEV_ROOT/node/node_modules/.bin:$PATH"
 
 echo "== lint (ruff)"
-lint_paths=$(ls -d jupyterhub_moss tests bench dev 2>/dev/null)
+lint_paths=$(ls -d jupyterhub_moss tests bench dev 2>/dev/null || true)
 "$MOSS_DEV_ROOT/jh6/bin/ruff" check $lint_paths
 "$MOSS_DEV_ROOT/jh6/bin/ruff" format --check $lint_paths
 

@@ -56,7 +56,6 @@ c.SharedPasswordAuthenticator.user_password = os.environ.get(
     "MOSS_DEMO_PASSWORD", "moss-demo-password"
 )
 c.Authenticator.allowed_users = {"moss-demo"} | {f"moss{i:02d}" for i in range(1, 17)}
-c.Authenticator.admin_users = {"moss-demo"}
 c.JupyterHub.allow_named_servers = True
 c.Spawner.default_url = "/lab"
 # Restarting the hub leaves the servers (Slurm jobs) running; they are found again.

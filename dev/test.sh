@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run the whole test suite: lint, unit tests, and the integration and browser
 # tests against a real JupyterHub on the local Slurm cluster, with JupyterHub 6
-# and again (integration tests) with JupyterHub 5. Run as root on Debian 12.
+# and again (integration and browser tests) with JupyterHub 5. Run as root on Debian 12.
 #
 #   dev/test.sh                 # everything
 #   dev/test.sh -k restart      # extra arguments go to pytest (JupyterHub 6 run only)
@@ -28,7 +28,8 @@ echo "== JupyterHub 6: all tests"
 MOSS_HUB_VENV="$MOSS_DEV_ROOT/jh6" "$MOSS_DEV_ROOT/jh6/bin/python" -m pytest -p no:cacheprovider "$@"
 
 if [ $# -eq 0 ]; then
-    echo "== JupyterHub 5: integration tests"
-    MOSS_HUB_VENV="$MOSS_DEV_ROOT/jh5" "$MOSS_DEV_ROOT/jh5/bin/python" -m pytest -p no:cacheprovider \
-        -m "cluster and not browser and not slow"
+    echo "== JupyterHub 5: integration and browser tests"
+    MOSS_ARTIFACTS="$repo/test-artifacts/jupyterhub5" MOSS_HUB_VENV="$MOSS_DEV_ROOT/jh5" \
+        "$MOSS_DEV_ROOT/jh5/bin/python" -m pytest -p no:cacheprovider \
+        -m "cluster and not slow"
 fi

@@ -8,6 +8,7 @@ import os
 
 from jupyterhub import apihandlers
 
+from .handlers import handlers
 from .partitions import PartitionConfigError, merge_partitions, validate_partitions
 from .slurm.sinfo import shared_sinfo_cache, sinfo_argv
 from .spawner import MOSlurmSpawner
@@ -145,5 +146,9 @@ def set_config(c) -> None:
         c.MOSlurmSpawner.partitions = {...}
     """
     c.JupyterHub.spawner_class = MOSlurmSpawner
+    registered = [h[0] for h in c.JupyterHub.get("extra_handlers", [])]
+    c.JupyterHub.extra_handlers = list(c.JupyterHub.get("extra_handlers", [])) + [
+        h for h in handlers() if h[0] not in registered
+    ]
     _block_batchspawner_api()
     _check_at_startup(c)

@@ -1,28 +1,162 @@
-"""The spawn page's options form: rendered with Jinja2 (autoescaped) from the
-partitions the user may use and the shared ``sinfo`` cache."""
+"""The spawn page's options form: Jinja2 (autoescaped) from the partitions the
+user may use, the shared ``sinfo`` cache and the user's previous choices."""
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 
 import jinja2
 
-__all__ = ["render_options_form"]
+from ._version import __version__
+from .options import OptionError, UserOptions, validate_options
+from .slurm.timefmt import format_duration
+
+__all__ = ["form_context", "render_options_form"]
+
+#: Interfaces offered on the Advanced tab: default_url -> label.
+INTERFACES = [("/lab", "JupyterLab"), ("/tree", "Jupyter Notebook (classic)")]
 
 
-@lru_cache(maxsize=1)
-def _environment() -> jinja2.Environment:
+@lru_cache(maxsize=8)
+def _environment(template_paths: tuple[str, ...]) -> jinja2.Environment:
+    loaders = [jinja2.FileSystemLoader(list(template_paths))] if template_paths else []
+    loaders.append(jinja2.PackageLoader("jupyterhub_moss", "templates"))
     return jinja2.Environment(
-        loader=jinja2.PackageLoader("jupyterhub_moss", "templates"),
+        loader=jinja2.ChoiceLoader(loaders),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
     )
 
 
+def _admin_template_paths(spawner) -> tuple[str, ...]:
+    """``c.JupyterHub.template_paths``: where an admin's ``moss_form.html`` may live."""
+    try:
+        paths = spawner.config.JupyterHub.template_paths
+    except AttributeError:
+        return ()
+    if not isinstance(paths, (list, tuple)):
+        return ()
+    return tuple(str(p) for p in paths if os.path.isdir(str(p)))
+
+
+def _simple_runtime_choices(max_runtime: int) -> list[int]:
+    """Seconds offered on the Simple tab (mirrors the page's script)."""
+    max_hours = max_runtime // 3600
+    if max_hours < 1:
+        return [max_runtime]
+    if max_hours <= 12:
+        hours = list(range(1, max_hours + 1))
+    else:
+        hours = [h for h in (1, 2, 4, 8, 12, 24, 48, 72, 96, 168) if h < max_hours]
+        hours.append(max_hours)
+    return [h * 3600 for h in hours]
+
+
+def _simple_value(seconds: int) -> str:
+    if seconds % 3600 == 0:
+        return f"{seconds // 3600}:00:00"
+    return format_duration(seconds)
+
+
+def _fits_simple(options: UserOptions, partition: dict) -> bool:
+    max_nprocs = partition["max_nprocs"]
+    return (
+        partition["simple"]
+        and options.nprocs in {1, max(1, max_nprocs // 2), max_nprocs}
+        and options.runtime in _simple_runtime_choices(partition["max_runtime"])
+        and not (options.memory_mb or options.reservation or options.root_dir)
+        and options.default_url in (None, "")
+    )
+
+
+def _interface(options: UserOptions | None, default_url: str) -> str:
+    """The interface to preselect: the previous choice, else the admin's default_url."""
+    urls = [url for url, _ in INTERFACES]
+    for candidate in (options.default_url if options else None, default_url):
+        if candidate in urls:
+            return candidate
+    return urls[0]
+
+
+def form_context(views: dict, previous: dict | None, default_url: str = "") -> dict:
+    """Everything the form template and its script need."""
+    partitions = [view.as_dict() for view in views.values()]
+    by_name = {p["name"]: p for p in partitions}
+    options = None
+    if previous:
+        try:
+            options = validate_options(previous, views)
+        except OptionError:
+            options = None  # the admin's limits changed: start from defaults
+    if options is None:
+        options = validate_options({}, views) if any(p["available"] for p in partitions) else None
+
+    simple_parts = [p for p in partitions if p["simple"] and p["available"]]
+    if options is not None and by_name[options.partition]["simple"]:
+        simple_part = by_name[options.partition]
+    else:
+        simple_part = simple_parts[0] if simple_parts else None
+    tab = "simple"
+    if options is not None and not _fits_simple(options, by_name[options.partition]):
+        tab = "advanced"
+
+    simple = {"partition": None, "nprocs": 1, "ngpus": 0, "runtime": "1:00:00"}
+    if simple_part is not None:
+        simple["partition"] = simple_part["name"]
+        choices = _simple_runtime_choices(simple_part["max_runtime"])
+        runtime = choices[0]
+        if options is not None and options.partition == simple_part["name"]:
+            simple["nprocs"] = options.nprocs
+            simple["ngpus"] = options.ngpus
+            if options.runtime in choices:
+                runtime = options.runtime
+        simple["runtime"] = _simple_value(runtime)
+
+    advanced = {
+        "partition": options.partition
+        if options
+        else (partitions[0]["name"] if partitions else ""),
+        "nprocs": options.nprocs if options else 1,
+        "ngpus": options.ngpus if options else 0,
+        "hours": (options.runtime // 3600) if options else 1,
+        "minutes": (options.runtime % 3600) // 60 if options else 0,
+        "runtime": options.time_limit if options else "1:00:00",
+        "memory_gb": (options.memory_mb // 1024) if options and options.memory_mb else "",
+        "default_url": _interface(options, default_url),
+        "root_dir": options.root_dir if options and options.root_dir else "",
+    }
+    return {
+        "partitions": partitions,
+        "tab": tab,
+        "simple": simple,
+        "advanced": advanced,
+        "interfaces": INTERFACES,
+    }
+
+
 async def render_options_form(spawner) -> str:
     """HTML of the options form for ``spawner``'s user (JupyterHub's ``options_form``)."""
     views = await spawner.partition_views()
-    partitions = [view.as_dict() for view in views.values()]
-    previous = spawner.orm_spawner.user_options if getattr(spawner, "orm_spawner", None) else None
-    template = _environment().get_template("options_form.html")
-    return template.render(partitions=partitions, previous=previous or {})
+    orm_spawner = getattr(spawner, "orm_spawner", None)
+    previous = orm_spawner.user_options if orm_spawner is not None else None
+    context = form_context(views, previous, spawner.default_url or "")
+    snapshot = spawner.sinfo_snapshot()
+    hub_base = spawner.hub.base_url if getattr(spawner, "hub", None) else "/hub/"
+    context.update(
+        static_url=f"{hub_base}moss/static/",
+        version=__version__,
+        sinfo_error=snapshot.error if snapshot is not None else None,
+    )
+    context["data"] = {
+        "partitions": context["partitions"],
+        "state": {
+            "tab": context["tab"],
+            "simple": context["simple"],
+            "advanced": context["advanced"],
+        },
+        "resources_url": f"{hub_base}api/moss/resources",
+        "refresh_seconds": max(float(spawner.sinfo_cache_ttl), 5.0),
+    }
+    env = _environment(_admin_template_paths(spawner))
+    return env.get_template("moss_form.html").render(context)

@@ -388,6 +388,10 @@ class MOSlurmSpawner(Spawner):
             sinfo_argv(self._slurm("sinfo")), self.sinfo_cache_ttl, self.slurm_command_timeout
         )
 
+    def sinfo_snapshot(self):
+        """The shared cache's latest ``sinfo`` answer (no call to Slurm)."""
+        return self._sinfo_cache().current
+
     @property
     def _username(self) -> str:
         name = self.user.name

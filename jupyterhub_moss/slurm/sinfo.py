@@ -211,6 +211,11 @@ class SinfoCache:
     def last_good(self) -> SinfoSnapshot | None:
         return self._last_good
 
+    @property
+    def current(self) -> SinfoSnapshot | None:
+        """The latest answer or failure, without calling sinfo."""
+        return self._snapshot
+
     async def get(self) -> SinfoSnapshot:
         """The cached snapshot, fetched again when older than the TTL."""
         if self._fresh(self._snapshot):
@@ -248,9 +253,15 @@ _caches: dict[tuple, SinfoCache] = {}
 
 
 def shared_sinfo_cache(argv, ttl: float, timeout: float) -> SinfoCache:
-    """The hub-wide cache for this command line."""
-    key = (tuple(argv), float(ttl), float(timeout))
+    """The hub-wide cache for this command line (one per event loop)."""
+    try:
+        loop_id = id(asyncio.get_running_loop())
+    except RuntimeError:
+        loop_id = None
+    key = (loop_id, tuple(argv), float(ttl), float(timeout))
     cache = _caches.get(key)
     if cache is None:
+        for old_key in [k for k in _caches if k[0] != loop_id]:
+            del _caches[old_key]
         cache = _caches[key] = SinfoCache(argv, ttl=ttl, timeout=timeout)
     return cache

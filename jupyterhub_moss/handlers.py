@@ -1,0 +1,57 @@
+"""The two HTTP endpoints the spawn page uses.
+
+- ``GET {hub}/api/moss/resources``: the partitions the logged-in user may use,
+  with what ``sinfo`` reports, from the shared cache (JSON). It changes nothing.
+- ``GET {hub}/moss/static/...``: the page's script and style sheet.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib.resources import files
+
+from jupyterhub.apihandlers.base import APIHandler
+from tornado import web
+
+__all__ = ["ResourcesHandler", "StaticHandler", "handlers"]
+
+
+class ResourcesHandler(APIHandler):
+    """What the resource table shows, for the logged-in user."""
+
+    async def get(self):
+        user = self.current_user
+        if user is None or getattr(user, "kind", None) != "user":
+            raise web.HTTPError(403, "Only logged-in users can see the resources")
+        spawner = user.spawner
+        if not hasattr(spawner, "partition_views"):
+            raise web.HTTPError(404, "The hub's spawner is not MOSlurmSpawner")
+        views = await spawner.partition_views()
+        snapshot = spawner.sinfo_snapshot()
+        self.set_header("Content-Type", "application/json")
+        self.set_header("Cache-Control", "no-store")
+        self.write(
+            json.dumps(
+                {
+                    "partitions": [view.as_dict() for view in views.values()],
+                    "error": snapshot.error if snapshot is not None else None,
+                }
+            )
+        )
+
+
+class StaticHandler(web.StaticFileHandler):
+    """The page's script and style; versioned URLs, so they may be cached."""
+
+    def set_extra_headers(self, path):
+        if self.get_argument("v", None):
+            self.set_header("Cache-Control", "public, max-age=31536000, immutable")
+
+
+def handlers() -> list[tuple]:
+    """Routes for ``c.JupyterHub.extra_handlers`` (JupyterHub prefixes them with the hub's URL)."""
+    static = str(files("jupyterhub_moss").joinpath("static"))
+    return [
+        (r"/api/moss/resources", ResourcesHandler),
+        (r"/moss/static/(.*)", StaticHandler, {"path": static}),
+    ]

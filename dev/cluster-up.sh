@@ -92,7 +92,7 @@ SelectType=select/cons_tres
 SelectTypeParameters=CR_Core_Memory
 DefMemPerCPU=500
 SlurmdParameters=config_overrides
-SchedulerParameters=batch_sched_delay=0
+SchedulerParameters=batch_sched_delay=0,bf_interval=2
 SchedulerType=sched/backfill
 AccountingStorageType=accounting_storage/none
 MailProg=/bin/true

@@ -65,7 +65,9 @@ def _fits_simple(options: UserOptions, partition: dict) -> bool:
         partition["simple"]
         and options.nprocs in {1, max(1, max_nprocs // 2), max_nprocs}
         and options.runtime in _simple_runtime_choices(partition["max_runtime"])
-        and not (options.memory_mb or options.reservation or options.root_dir)
+        and not (
+            options.memory_mb or options.reservation or options.root_dir or options.sbatch_options
+        )
         and options.default_url in (None, "")
     )
 
@@ -79,14 +81,19 @@ def _interface(options: UserOptions | None, default_url: str) -> str:
     return urls[0]
 
 
-def form_context(views: dict, previous: dict | None, default_url: str = "") -> dict:
+def form_context(
+    views: dict,
+    previous: dict | None,
+    default_url: str = "",
+    sbatch_options: dict[str, str] | None = None,
+) -> dict:
     """Everything the form template and its script need."""
     partitions = [view.as_dict() for view in views.values()]
     by_name = {p["name"]: p for p in partitions}
     options = None
     if previous:
         try:
-            options = validate_options(previous, views)
+            options = validate_options(previous, views, sbatch_options=sbatch_options)
         except OptionError:
             options = None  # the admin's limits changed: start from defaults
     if options is None:
@@ -125,6 +132,7 @@ def form_context(views: dict, previous: dict | None, default_url: str = "") -> d
         "memory_gb": (options.memory_mb // 1024) if options and options.memory_mb else "",
         "default_url": _interface(options, default_url),
         "root_dir": options.root_dir if options and options.root_dir else "",
+        "options": " ".join(options.sbatch_options) if options else "",
     }
     return {
         "partitions": partitions,
@@ -132,6 +140,7 @@ def form_context(views: dict, previous: dict | None, default_url: str = "") -> d
         "simple": simple,
         "advanced": advanced,
         "interfaces": INTERFACES,
+        "sbatch_options": sorted(sbatch_options or {}),
     }
 
 
@@ -140,7 +149,9 @@ async def render_options_form(spawner) -> str:
     views = await spawner.partition_views()
     orm_spawner = getattr(spawner, "orm_spawner", None)
     previous = orm_spawner.user_options if orm_spawner is not None else None
-    context = form_context(views, previous, spawner.default_url or "")
+    context = form_context(
+        views, previous, spawner.default_url or "", spawner.allowed_sbatch_options
+    )
     snapshot = spawner.sinfo_snapshot()
     hub_base = spawner.hub.base_url if getattr(spawner, "hub", None) else "/hub/"
     context.update(

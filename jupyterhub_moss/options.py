@@ -33,7 +33,42 @@ OPTION_NAMES = (
     "default_url",
     "root_dir",
     "environment_id",
+    "options",
 )
+
+#: sbatch options that the spawner sets itself, or that would change who or what
+#: runs: never accepted as free-form options, whatever the admin allows.
+RESERVED_SBATCH_OPTIONS = frozenset(
+    {
+        "--partition",
+        "--cpus-per-task",
+        "--gres",
+        "--gpus",
+        "--time",
+        "--mem",
+        "--reservation",
+        "--chdir",
+        "--output",
+        "--error",
+        "--input",
+        "--job-name",
+        "--nodes",
+        "--ntasks",
+        "--export",
+        "--export-file",
+        "--get-user-env",
+        "--uid",
+        "--gid",
+        "--wrap",
+        "--comment",
+        "--array",
+        "--dependency",
+        "--parsable",
+        "--test-only",
+        "--wait",
+    }
+)
+_SBATCH_OPTION = re.compile(r"^(--[a-z][a-z0-9-]{0,40})=([A-Za-z0-9_.:,=/+@%~-]{1,200})\Z")
 # Sent by browsers or JupyterHub along with the form; never options.
 _IGNORED_FORM_FIELDS = frozenset({"_xsrf"})
 
@@ -66,6 +101,7 @@ class UserOptions:
     reservation: str | None = None
     default_url: str | None = None
     root_dir: str | None = None
+    sbatch_options: tuple[str, ...] = ()
 
     @property
     def time_limit(self) -> str:
@@ -93,6 +129,8 @@ class UserOptions:
             value = getattr(self, name)
             if value:
                 data[name] = value
+        if self.sbatch_options:
+            data["options"] = " ".join(self.sbatch_options)
         return data
 
 
@@ -220,6 +258,32 @@ def _root_dir(value) -> str | None:
     return text
 
 
+def _sbatch_options(value, allowed: dict[str, str]) -> tuple[str, ...]:
+    """Free-form sbatch options, each one the admin allows, as ``--name=value`` words."""
+    if not allowed:
+        raise OptionError("options", "free-form Slurm options are not enabled on this hub")
+    text = _text("options", value, max_length=512)
+    names = ", ".join(sorted(allowed))
+    result: list[str] = []
+    seen: set[str] = set()
+    for word in text.split():
+        match = _SBATCH_OPTION.match(word)
+        if not match:
+            raise OptionError(
+                "options", f"{word[:40]!r} is not of the form --name=value; allowed: {names}"
+            )
+        name, option_value = match.groups()
+        if name not in allowed or name in RESERVED_SBATCH_OPTIONS:
+            raise OptionError("options", f"{name} is not allowed; allowed: {names}")
+        if name in seen:
+            raise OptionError("options", f"{name} is given twice")
+        if not re.fullmatch(allowed[name], option_value):
+            raise OptionError("options", f"{option_value[:40]!r} is not a value allowed for {name}")
+        seen.add(name)
+        result.append(f"{name}={option_value}")
+    return tuple(result)
+
+
 def default_partition(partitions: dict[str, PartitionView]) -> PartitionView | None:
     """The partition used when none is chosen: the first available simple one."""
     for candidates in (
@@ -237,11 +301,14 @@ def validate_options(
     partitions: dict[str, PartitionView],
     *,
     allowed_partitions: set[str] | None = None,
+    sbatch_options: dict[str, str] | None = None,
 ) -> UserOptions:
     """Check ``raw`` user options against the partitions and return them validated.
 
     ``raw`` maps option names to strings (form, query) or JSON values (REST).
     ``allowed_partitions`` restricts what this user may choose (default: all).
+    ``sbatch_options`` maps the free-form sbatch options the admin allows to a
+    regular expression their value must match; empty or None turns them off.
     Raises :class:`OptionError` on the first value that is refused.
     """
     if not isinstance(raw, dict):
@@ -328,6 +395,9 @@ def validate_options(
     root_dir = raw.get("root_dir")
     root_dir = None if root_dir in (None, "") else _root_dir(root_dir)
 
+    extra = raw.get("options")
+    extra = () if extra in (None, "") else _sbatch_options(extra, sbatch_options or {})
+
     return UserOptions(
         partition=partition.name,
         nprocs=nprocs,
@@ -337,4 +407,5 @@ def validate_options(
         reservation=reservation,
         default_url=default_url,
         root_dir=root_dir,
+        sbatch_options=extra,
     )

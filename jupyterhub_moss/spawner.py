@@ -16,6 +16,7 @@ import time
 
 from jupyterhub.spawner import Spawner
 from sqlalchemy.orm import object_session
+from tornado import web
 from traitlets import (
     Callable,
     Dict,
@@ -32,17 +33,28 @@ from traitlets import (
 
 from .errors import user_error
 from .form import render_options_form
-from .options import OptionError, UserOptions, flatten_form, validate_options
+from .options import (
+    RESERVED_SBATCH_OPTIONS,
+    OptionError,
+    UserOptions,
+    flatten_form,
+    validate_options,
+)
 from .partitions import PartitionConfigError, merge_partitions, validate_partitions
 from .slurm.reasons import describe_pending
 from .slurm.runner import SlurmCommandError, run_command
-from .slurm.script import JobRequest, UnsafeValue, default_template, render_batch_script
+from .slurm.script import (
+    JobRequest,
+    UnsafeValue,
+    build_job_request,
+    default_template,
+    render_batch_script,
+)
 from .slurm.sinfo import shared_sinfo_cache, sinfo_argv
 from .slurm.watcher import GONE, shared_job_watcher
 
 __all__ = ["MOSlurmSpawner"]
 
-_SAFE_JOB_NAME = re.compile(r"[^A-Za-z0-9_.@-]")
 _SAFE_USERNAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,63}\Z")
 _JOB_ID = re.compile(r"^[0-9]+\Z")
 # scancel messages that mean there is nothing left to cancel
@@ -229,6 +241,47 @@ class MOSlurmSpawner(Spawner):
             c.MOSlurmSpawner.sbatch_directives = ["--account=jupyter", "--qos=interactive"]
         """,
     ).tag(config=True)
+
+    allowed_sbatch_options = Dict(
+        Unicode(),
+        help="""
+        Free-form ``sbatch`` options users may add (the ``options`` user option, a
+        field of the Advanced tab), by option name, each with a regular expression
+        its value must match in full. Empty (the default) turns the field off.
+
+        Options the spawner sets itself, or that change who or what runs
+        (``--partition``, ``--uid``, ``--export``, ``--wrap``, ...), are never
+        accepted. Values may only hold letters, digits and ``_.:,=/+@%~-``.
+        Example::
+
+            c.MOSlurmSpawner.allowed_sbatch_options = {
+                "--constraint": r"[a-z0-9]+",
+                "--qos": r"normal|high",
+            }
+        """,
+    ).tag(config=True)
+
+    @validate("allowed_sbatch_options")
+    def _validate_allowed_sbatch_options(self, proposal):
+        for name, pattern in proposal.value.items():
+            if not re.fullmatch(r"--[a-z][a-z0-9-]*", name):
+                raise TraitError(
+                    f"MOSlurmSpawner.allowed_sbatch_options: {name!r} is not an sbatch option "
+                    "name such as '--constraint'"
+                )
+            if name in RESERVED_SBATCH_OPTIONS:
+                raise TraitError(
+                    f"MOSlurmSpawner.allowed_sbatch_options: {name} is set by the spawner or "
+                    "changes who runs the job; it cannot be left to users"
+                )
+            try:
+                re.compile(pattern)
+            except re.error as e:
+                raise TraitError(
+                    f"MOSlurmSpawner.allowed_sbatch_options[{name!r}]: "
+                    f"not a regular expression: {e}"
+                ) from None
+        return proposal.value
 
     prologue = Unicode(
         "",
@@ -434,7 +487,7 @@ class MOSlurmSpawner(Spawner):
         """
         views = await self.partition_views()
         try:
-            return validate_options(raw, views)
+            return validate_options(raw, views, sbatch_options=self.allowed_sbatch_options)
         except OptionError as e:
             raise user_error(str(e), reason="invalid_options") from None
 
@@ -447,7 +500,18 @@ class MOSlurmSpawner(Spawner):
         return options.to_user_options()
 
     def options_from_query(self, query_data):
-        # The same fields and the same checks as the form.
+        """Options from ``/hub/spawn?...``: the same fields and checks as the form.
+
+        JupyterHub 6 strips the ``opt-`` prefix of query options itself; JupyterHub 5
+        does not, so the same link works with both, the prefix is handled here too
+        (when some names carry it, only those count, as in JupyterHub 6).
+        """
+        if any(key.startswith("opt-") for key in query_data):
+            query_data = {
+                key[len("opt-") :]: value
+                for key, value in query_data.items()
+                if key.startswith("opt-")
+            }
         return self._options_from_form(query_data)
 
     # ------------------------------------------------------------------
@@ -480,23 +544,15 @@ class MOSlurmSpawner(Spawner):
                 "so no Slurm job can be submitted for it.",
                 reason="no_account",
             ) from None
-        fields = {
-            "username": self._username,
-            "servername": self.name,
-            "servername_suffix": f"-{self.name}" if self.name else "",
-            "home": home,
-        }
-        name = _SAFE_JOB_NAME.sub("_", self.job_name.format(**fields))[:128]
-        return JobRequest(
-            name=name,
-            partition=options.partition,
-            cpus=options.nprocs,
-            time=options.time_limit,
-            gres=partition.gpu.replace("{}", str(options.ngpus)) if options.ngpus else None,
-            memory=options.memory,
-            reservation=options.reservation,
-            output=self.job_output,
-            workdir=self.job_workdir.format(**fields),
+        return build_job_request(
+            options,
+            partition.gpu,
+            username=self._username,
+            servername=self.name,
+            home=home,
+            job_name=self.job_name,
+            job_output=self.job_output,
+            job_workdir=self.job_workdir,
         )
 
     def _job_env(self, options: UserOptions) -> dict[str, str]:
@@ -588,11 +644,16 @@ class MOSlurmSpawner(Spawner):
         self._report(f"Server running on {node}, port {port}", 100)
         return (self.node_address.format(node=node), port)
 
-    async def _wait_for_server(self, job_id: str) -> tuple[str, int]:
-        """Follow the job until its server has reported its port."""
+    async def _wait_for_server(self, job_id: str, timeout: float | None = None) -> tuple[str, int]:
+        """Follow the job until its server has reported its port.
+
+        Raises a user-facing error when the job ends first, or after ``timeout``
+        (default: a little less than ``start_timeout``, so that the message can say why).
+        """
         watcher = self._watcher()
-        # Stop a little before JupyterHub's own timeout, to say why.
-        deadline = time.monotonic() + max(self.start_timeout - 2, 1)
+        if timeout is None:
+            timeout = max(self.start_timeout - 2, 1)
+        deadline = time.monotonic() + timeout
         unreachable_since = None
         status = None
         while True:
@@ -726,24 +787,32 @@ class MOSlurmSpawner(Spawner):
             return 0
         if status.finished:
             return 0 if status.state == "COMPLETED" else 1
-        if status.running or status.state == "SUSPENDED":
-            if status.port:
-                if status.port != self.job_port or status.node != self.job_node:
-                    self.job_port = status.port
-                    self.job_node = status.node
-                return None
-        # Waiting, or running without a server, while no start() follows it (the hub
-        # was restarted meanwhile): this job cannot become a server any more. Report
-        # it stopped; JupyterHub then calls stop(), which cancels it.
-        self.log.warning(
-            "Job %s of %s is %s with no server to reach; it will be cancelled",
-            self.job_id,
-            self._log_name,
-            status.state,
-        )
-        return 1
+        if status.running and status.port:
+            if status.port != self.job_port or status.node != self.job_node:
+                self.job_port = status.port
+                self.job_node = status.node
+        # Pending, starting, running or ending: the job holds resources, so it counts
+        # as running. JupyterHub then calls stop() to end it, which cancels the job.
+        return None
 
     async def get_url(self):
+        """The server's URL; after a hub restart, waits for a job that was still starting.
+
+        JupyterHub asks for it when it finds a server it had not seen ready. A job
+        that gets its server up within ``start_timeout`` is followed to it; one that
+        does not is left to JupyterHub, which then stops it (and so cancels the job).
+        """
+        if self.job_id and not (self.job_node and self.job_port) and not self._starting:
+            self.log.info(
+                "Job %s of %s is still starting; waiting for it", self.job_id, self._log_name
+            )
+            try:
+                node, port = await self._wait_for_server(self.job_id, timeout=self.start_timeout)
+            except web.HTTPError as e:
+                self.log.warning("Job %s of %s did not start: %s", self.job_id, self._log_name, e)
+            else:
+                self.job_node, self.job_port = node, port
+                self._save_state_now()
         if self.job_node and self.job_port:
             return f"http://{self.node_address.format(node=self.job_node)}:{self.job_port}"
         return await super().get_url()

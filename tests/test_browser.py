@@ -383,3 +383,58 @@ def test_non_default_base_url(browser, hub_factory):
     hub.api("DELETE", f"/users/{user}/server")
     hub.wait_stopped(user)
     assert page.moss_errors == []
+
+
+def test_hostile_text_renders_as_text(browser, hub_factory):
+    evil = "</script><script>window.pwned = 1</script>\"'&<b>bold</b>"
+    hub = hub_factory(f'c.MOSlurmSpawner.partitions["cpu"]["description"] = {evil!r}\n')
+    page = open_spawn_page(browser, hub, "moss09")
+    assert page.evaluate("window.pwned === undefined")
+    assert page.locator("#moss-panel-simple .moss-partition-title").first.inner_text() == evil
+    assert page.locator("#moss-form b").count() == 0
+    page.click("#moss-tab-advanced")
+    assert page.inner_text("#moss-adv-partition-help").startswith(evil)
+    assert page.moss_errors == []
+
+
+def test_pending_page_explains_the_wait_and_failures(browser, shared_hub):
+    user = "moss11"
+    blocker = slurm(
+        "sudo", "-u", "moss16", "sbatch", "--parsable", "-p", "cpu", "-N", "2", "--exclusive",
+        "-t", "5", "--chdir=/tmp", "--output=/dev/null", "--wrap", "sleep 300",
+    ).strip()  # fmt: skip
+    try:
+        page = open_spawn_page(browser, shared_hub, user)
+        page.check("#moss-panel-simple input[value=cpu]")
+        page.click("#spawn_form button[type=submit]")
+        page.wait_for_url(re.compile(r".*/hub/spawn-pending/moss11.*"))
+        page.wait_for_function(
+            "document.getElementById('progress-message').textContent"
+            ".startsWith('Pending: waiting')",
+            timeout=20000,
+        )
+        text = page.inner_text("#progress-message")
+        assert "waiting for free resources" in text or "higher-priority jobs" in text
+        slurm("scancel", blocker)
+        # Once the job runs, the page takes the user to the server.
+        page.wait_for_url(re.compile(r".*/user/moss11/.*"), timeout=60000)
+    finally:
+        slurm("scancel", blocker, check=False)
+    shared_hub.api("DELETE", f"/users/{user}/server")
+    shared_hub.wait_stopped(user)
+    assert active_jobs(user) == []
+
+
+def test_failed_start_shows_the_job_output(browser, hub_factory):
+    hub = hub_factory(
+        'c.MOSlurmSpawner.partitions["cpu"]["venv"] = "/usr/local/no-such-env/bin/"\n'
+    )
+    page = open_spawn_page(browser, hub, "moss09")
+    page.check("#moss-panel-simple input[value=cpu]")
+    page.click("#spawn_form button[type=submit]")
+    page.wait_for_function(
+        "document.body.innerText.includes('before the server started')", timeout=30000
+    )
+    body = page.inner_text("body")
+    assert "/usr/local/no-such-env/bin/jupyterhub-singleuser is not there" in body
+    assert active_jobs("moss09") == []

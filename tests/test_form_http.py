@@ -92,3 +92,24 @@ def test_admin_template_adds_a_footer_without_copying_the_page(hub_factory, tmp_
     assert "<p id='site-help'>Help: <a href='https://hpc.example.org/jupyter'>" in html
     assert page_data(html)["partitions"]  # the rest of the form is still there
     assert 'id="moss-tab-advanced"' in html
+
+
+EVIL = "</script><script>window.pwned = 1</script>\"'&<b>bold</b>{{ 7*7 }}"
+
+
+def test_page_escapes_admin_and_slurm_text(hub_factory):
+    hub = hub_factory(
+        f"""
+        c.MOSlurmSpawner.partitions["cpu"]["description"] = {EVIL!r}
+        c.MOSlurmSpawner.partitions["cpu"]["architecture"] = {EVIL!r}
+        """
+    )
+    client = hub.login("moss09")
+    html = client.get("/hub/spawn").text
+    assert "<script>window.pwned" not in html
+    assert "<b>bold</b>" not in html
+    assert "49" not in re.findall(r"moss-partition-title\">([^<]*)<", html)[0]
+    # The data block still parses and holds the text unchanged.
+    data = page_data(html)
+    assert data["partitions"][0]["description"] == EVIL
+    assert data["partitions"][0]["architecture"] == EVIL

@@ -136,3 +136,20 @@ def test_slurm_refusal_reaches_the_user(hub):
     )
     assert hub.server_model(user) is None
     assert active_jobs(user) == []
+
+
+def test_a_user_cannot_see_or_touch_another_users_job(hub):
+    owner, other = "moss05", "moss06"
+    r = hub.api("POST", f"/users/{owner}/server", json={"user_options": {"partition": "cpu"}})
+    assert r.status_code in (201, 202)
+    job_id = hub.wait_ready(owner)["state"]["job_id"]
+    client = hub.login(other)
+    resources = client.get("/hub/api/moss/resources", headers=hub.xsrf(client))
+    assert resources.status_code == 200
+    assert owner not in resources.text and job_id not in resources.text
+    assert client.post(f"/hub/spawn/{owner}", headers=hub.xsrf(client)).status_code in (403, 404)
+    r = client.delete(f"/hub/api/users/{owner}/server", headers=hub.xsrf(client))
+    assert r.status_code in (403, 404)
+    assert hub.server_status(client, owner).status_code == 403
+    assert hub.server_model(owner)["ready"]
+    assert active_jobs(owner) == [job_id]

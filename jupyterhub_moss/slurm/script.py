@@ -10,12 +10,13 @@ from importlib.resources import files
 
 import jinja2
 
-__all__ = ["JobRequest", "default_template", "render_batch_script"]
+__all__ = ["JobRequest", "build_job_request", "default_template", "render_batch_script"]
 
 # Values allowed on an #SBATCH line: no white space, quotes, or shell syntax.
 _SBATCH_SAFE = re.compile(r"^[A-Za-z0-9_.:,=/+@%~-]+\Z")
 _SBATCH_SAFE_SPACES = re.compile(r"^[A-Za-z0-9_.:,=/+@%~ -]+\Z")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
+_JOB_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_.@-]")
 
 
 class UnsafeValue(ValueError):
@@ -35,6 +36,46 @@ class JobRequest:
     gres: str | None = None
     memory: str | None = None
     reservation: str | None = None
+    options: tuple[str, ...] = ()  # free-form options the admin allows, "--name=value"
+
+
+def build_job_request(
+    options,
+    gpu_template: str | None,
+    *,
+    username: str,
+    servername: str,
+    home: str,
+    job_name: str,
+    job_output: str,
+    job_workdir: str,
+) -> JobRequest:
+    """The job for validated ``options`` (a :class:`~jupyterhub_moss.options.UserOptions`).
+
+    ``job_name`` and ``job_workdir`` are format strings with ``{username}``,
+    ``{servername}``, ``{servername_suffix}`` and ``{home}``.
+    """
+    fields = {
+        "username": username,
+        "servername": servername,
+        "servername_suffix": f"-{servername}" if servername else "",
+        "home": home,
+    }
+    gres = None
+    if options.ngpus and gpu_template:
+        gres = gpu_template.replace("{}", str(int(options.ngpus)))
+    return JobRequest(
+        name=_JOB_NAME_UNSAFE.sub("_", job_name.format(**fields))[:128],
+        partition=options.partition,
+        cpus=options.nprocs,
+        time=options.time_limit,
+        gres=gres,
+        memory=options.memory,
+        reservation=options.reservation,
+        output=job_output,
+        workdir=job_workdir.format(**fields),
+        options=tuple(options.sbatch_options),
+    )
 
 
 def _sbatch_safe(value, spaces: bool = False) -> str:

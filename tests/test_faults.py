@@ -1,0 +1,254 @@
+"""Slurm faults and hub restarts on the real local cluster.
+
+Each test ends with the user seeing a clear message or a working server, and with
+no job left that the hub does not know about.
+"""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from hubtools import SERVICE_TOKEN, active_jobs, job_info, slurm
+
+pytestmark = pytest.mark.cluster
+
+CLUSTER_UP = Path(__file__).parent.parent / "dev" / "cluster-up.sh"
+
+
+def controller_pids():
+    out = subprocess.run(["pgrep", "-x", "slurmctld"], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
+def stop_controller():
+    slurm("scontrol", "shutdown", "slurmctld", check=False)
+    deadline = time.time() + 30
+    while controller_pids() and time.time() < deadline:
+        time.sleep(0.2)
+    assert not controller_pids(), "slurmctld did not stop"
+
+
+def start_controller():
+    subprocess.run(["bash", str(CLUSTER_UP)], check=True, capture_output=True, timeout=120)
+
+
+@pytest.fixture
+def controller():
+    """Stop, pause and restart slurmctld; always leave it running."""
+    yield
+    for pid in controller_pids():
+        os.kill(pid, signal.SIGCONT)
+    start_controller()
+
+
+def block_partition_cpu():
+    """A job that takes both nodes of partition cpu, so that spawns there wait."""
+    return slurm(
+        "sudo", "-u", "moss16", "sbatch", "--parsable", "-p", "cpu", "-N", "2", "--exclusive",
+        "-t", "10", "--chdir=/tmp", "--output=/dev/null", "--wrap", "sleep 600",
+    ).strip()  # fmt: skip
+
+
+def start(hub, user, **options):
+    r = hub.api("POST", f"/users/{user}/server", json={"user_options": options})
+    assert r.status_code in (201, 202), r.text
+    return r
+
+
+def wait_pending_job(user, timeout=20):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        jobs = active_jobs(user)
+        if jobs:
+            return jobs[0]
+        time.sleep(0.2)
+    raise AssertionError(f"no job for {user}")
+
+
+def progress_messages(hub, user, until, timeout=60):
+    """Messages of the progress stream until one contains ``until`` (or it ends)."""
+    messages = []
+    deadline = time.time() + timeout
+    with httpx.stream(
+        "GET",
+        f"{hub.url}/hub/api/users/{user}/server/progress",
+        headers={"Authorization": f"token {SERVICE_TOKEN}"},
+        timeout=timeout,
+    ) as stream:
+        for line in stream.iter_lines():
+            if line.startswith("data:"):
+                event = json.loads(line[5:])
+                messages.append(event.get("message", ""))
+                if until in messages[-1] or event.get("failed") or event.get("ready"):
+                    break
+            if time.time() > deadline:
+                break
+    return messages
+
+
+def assert_no_orphans(hub, users):
+    """Every pending or running job of these users is one the hub knows."""
+    for user in users:
+        model = hub.server_model(user)
+        known = {model["state"]["job_id"]} if model and model.get("state") else set()
+        assert set(active_jobs(user)) <= known, (user, active_jobs(user), known)
+
+
+def test_controller_down_while_pending_and_running(hub, controller):
+    runner, waiter = "moss01", "moss02"
+    start(hub, runner, partition="long")
+    running_job = hub.wait_ready(runner)["state"]["job_id"]
+    blocker = block_partition_cpu()
+    try:
+        start(hub, waiter, partition="cpu")
+        wait_pending_job(waiter)
+        stop_controller()
+        messages = progress_messages(hub, waiter, "not answering", timeout=30)
+        assert any("The Slurm scheduler is not answering" in m for m in messages), messages
+        # Several poll intervals without Slurm: the running server is not dropped.
+        time.sleep(8)
+        model = hub.server_model(runner)
+        assert model and model["ready"] and model["state"]["job_id"] == running_job
+        client = hub.login(runner)
+        assert hub.server_status(client, runner).status_code == 200
+        start_controller()
+        slurm("scancel", blocker)
+        hub.wait_ready(waiter, timeout=60)
+    finally:
+        slurm("scancel", blocker, check=False)
+    assert hub.server_model(runner)["ready"]
+    assert_no_orphans(hub, [runner, waiter])
+
+
+def test_squeue_timing_out_marks_nothing_stopped(hub_factory, controller):
+    hub = hub_factory("c.MOSlurmSpawner.slurm_command_timeout = 2.0\n")
+    user = "moss03"
+    start(hub, user, partition="cpu")
+    job_id = hub.wait_ready(user)["state"]["job_id"]
+    pids = controller_pids()
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)  # squeue now hangs until its timeout
+    try:
+        time.sleep(10)
+        assert (
+            hub.metric("jupyterhub_moss_slurm_commands_total", command="squeue", outcome="timeout")
+            >= 1
+        )
+        model = hub.server_model(user)
+        assert model and model["ready"]
+    finally:
+        for pid in pids:
+            os.kill(pid, signal.SIGCONT)
+    time.sleep(4)
+    assert hub.server_model(user)["state"]["job_id"] == job_id
+    assert "squeue failed, job states are not updated" in hub.log()
+    assert_no_orphans(hub, [user])
+
+
+@pytest.mark.slow
+def test_job_killed_at_its_time_limit_is_noticed(hub):
+    user = "moss04"
+    start(hub, user, partition="cpu", runtime="1")
+    job_id = hub.wait_ready(user)["state"]["job_id"]
+    hub.wait_stopped(user, timeout=60 + 30 + 10)
+    assert job_info(job_id)["JobState"] == "TIMEOUT"
+    assert active_jobs(user) == []
+
+
+def test_stop_while_pending_cancels_the_job(hub):
+    user = "moss05"
+    blocker = block_partition_cpu()
+    try:
+        start(hub, user, partition="cpu")
+        job_id = wait_pending_job(user)
+        assert job_info(job_id)["JobState"] == "PENDING"
+        r = hub.api("DELETE", f"/users/{user}/server")
+        assert r.status_code in (202, 204)
+        hub.wait_stopped(user, timeout=60)
+        assert job_info(job_id)["JobState"] == "CANCELLED"
+    finally:
+        slurm("scancel", blocker, check=False)
+    assert active_jobs(user) == []
+
+
+def test_start_timeout_while_queued_cancels_and_says_why(hub_factory):
+    hub = hub_factory("c.Spawner.start_timeout = 15\n")
+    user = "moss06"
+    blocker = block_partition_cpu()
+    try:
+        start(hub, user, partition="cpu")
+        job_id = wait_pending_job(user)
+        messages = progress_messages(hub, user, "still queued", timeout=40)
+        final = messages[-1]
+        assert f"Job {job_id} was still queued after 15 s" in final, messages
+        assert "Pending: waiting" in final and "has been cancelled" in final
+        hub.wait_stopped(user, timeout=30)
+        assert job_info(job_id)["JobState"] == "CANCELLED"
+    finally:
+        slurm("scancel", blocker, check=False)
+    assert active_jobs(user) == []
+
+
+def test_hub_restart_while_pending_follows_the_job_to_its_server(hub):
+    user = "moss07"
+    blocker = block_partition_cpu()
+    try:
+        start(hub, user, partition="cpu")
+        job_id = wait_pending_job(user)
+        hub.stop()
+        slurm("scancel", blocker)  # the job starts while the hub is down
+        hub.start()
+        model = hub.wait_ready(user, timeout=60)
+        assert model["state"]["job_id"] == job_id
+        client = hub.login(user)
+        assert hub.server_status(client, user).status_code == 200
+        assert active_jobs(user) == [job_id]
+    finally:
+        slurm("scancel", blocker, check=False)
+    assert_no_orphans(hub, [user])
+
+
+def test_hub_restart_while_pending_cancels_a_job_that_stays_queued(hub_factory):
+    hub = hub_factory("c.Spawner.start_timeout = 15\nc.Spawner.http_timeout = 5\n")
+    user = "moss07"
+    blocker = block_partition_cpu()
+    try:
+        start(hub, user, partition="cpu")
+        job_id = wait_pending_job(user)
+        hub.restart()
+        # Still queued after start_timeout: JupyterHub gives up on it and it is cancelled.
+        hub.wait_stopped(user, timeout=60)
+        deadline = time.time() + 20
+        while time.time() < deadline and job_info(job_id)["JobState"] == "PENDING":
+            time.sleep(0.5)
+        assert job_info(job_id)["JobState"] == "CANCELLED"
+    finally:
+        slurm("scancel", blocker, check=False)
+    assert active_jobs(user) == []
+
+
+def test_taken_port_is_replaced_by_a_free_one(hub_factory):
+    with socket.socket() as taken:
+        taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        taken.bind(("0.0.0.0", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        hub = hub_factory(f"c.Spawner.port = {port}\n")
+        user = "moss08"
+        start(hub, user, partition="cpu")
+        model = hub.wait_ready(user)
+        job_id = model["state"]["job_id"]
+        info = job_info(job_id)
+        assert info["Comment"].startswith("moss:port=")
+        assert info["Comment"] != f"moss:port={port}"
+        output = Path(info["StdOut"]).read_text()
+        assert f"port {port} is taken on" in output
+        client = hub.login(user)
+        assert hub.server_status(client, user).status_code == 200
+    assert_no_orphans(hub, [user])

@@ -1,0 +1,154 @@
+"""Hostile options through a real hub: REST bodies (JupyterHub 6's user_options key
+and the bare body), the spawn form, and /hub/spawn links (plain and opt- names).
+
+sbatch is reached through the admin's exec_prefix; here that prefix is a small
+script that keeps the batch script it is given and refuses to submit it, so that
+hundreds of cases run in seconds and every accepted case can be checked.
+"""
+
+import html
+import os
+import re
+import stat
+from urllib.parse import urlencode
+
+import pytest
+from hostile import check_script, option_sets, refusal_field
+from hubtools import Hub
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+pytestmark = pytest.mark.cluster
+
+EXAMPLES = int(os.environ.get("MOSS_HUB_HYPOTHESIS_EXAMPLES", "100"))
+RECORDED = "recorded by the test, not submitted"
+SETTINGS = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+    derandomize=False,
+)
+
+
+@pytest.fixture(scope="module")
+def recording_hub(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("hostile")
+    prefix = folder / "record-sbatch"
+    prefix.write_text(
+        "#!/bin/bash\n"
+        "# exec_prefix stand-in: keep the script sbatch would get, submit nothing.\n"
+        "user=$1; shift\n"
+        'case "$1" in\n'
+        f'*sbatch) cat > "{folder}/$user.sh"; echo "sbatch: error: {RECORDED}" >&2; exit 1 ;;\n'
+        "esac\n"
+        'exec sudo -n -u "$user" "$@"\n'
+    )
+    prefix.chmod(prefix.stat().st_mode | stat.S_IXUSR)
+    hub = Hub(
+        folder / "hub",
+        f"""
+        c.MOSlurmSpawner.exec_prefix = [{str(prefix)!r}, "{{username}}"]
+        c.MOSlurmSpawner.allowed_sbatch_options = {{
+            "--constraint": r"[a-z0-9]+", "--qos": r"normal|high"
+        }}
+        """,
+    ).start()
+    hub.recorded = folder
+    yield hub
+    hub.stop()
+
+
+def take_script(hub, user):
+    path = hub.recorded / f"{user}.sh"
+    if not path.exists():
+        return None
+    text = path.read_text()
+    path.unlink()
+    return text
+
+
+def judge(hub, user, sent, message, baselines):
+    """Check one answer of the hub to the options ``sent``."""
+    script = take_script(hub, user)
+    if RECORDED in message:
+        assert script is not None, message
+        partition = sent.get("partition") or "cpu"
+        # The baselines are moss16's scripts: the user's name appears in its environment.
+        check_script(script, sent, baselines[partition].replace("moss16", user))
+        return "accepted"
+    assert script is None, f"refused ({message}) yet sbatch was called"
+    field = refusal_field(message)
+    names = {k[:40] for k in sent} | {repr(k)[:40] for k in sent} | {"user_options"}
+    assert field in names, (message, sent)
+    return "refused"
+
+
+def rest_message(response):
+    assert response.status_code == 400, (response.status_code, response.text[:500])
+    return response.json()["message"]
+
+
+def form_message(response):
+    assert response.status_code == 400, (response.status_code, response.text[-2000:])
+    match = re.search(r'class="spawn-error-msg[^"]*">(.*?)</p>', response.text, re.S)
+    assert match, response.text[-2000:]
+    return html.unescape(match.group(1)).strip().removeprefix("Error: ")
+
+
+class Scripts(dict):
+    def __repr__(self):  # keep hypothesis' failure reports short
+        return f"<baseline scripts of {', '.join(self)}>"
+
+
+@pytest.fixture(scope="module")
+def baselines(recording_hub):
+    scripts = Scripts()
+    for partition in ("cpu", "gpu", "long"):
+        r = recording_hub.api(
+            "POST", "/users/moss16/server", json={"user_options": {"partition": partition}}
+        )
+        assert RECORDED in rest_message(r)
+        scripts[partition] = take_script(recording_hub, "moss16")
+    return scripts
+
+
+@SETTINGS
+@given(sent=option_sets(json_values=True))
+def test_rest_user_options_key(recording_hub, baselines, sent):
+    r = recording_hub.api("POST", "/users/moss01/server", json={"user_options": sent})
+    event(judge(recording_hub, "moss01", sent, rest_message(r), baselines))
+
+
+@SETTINGS
+@given(sent=option_sets(json_values=True))
+def test_rest_bare_body(recording_hub, baselines, sent):
+    # An empty body means "the options of last time" to JupyterHub, not these.
+    if "user_options" in sent or not sent:
+        return
+    r = recording_hub.api("POST", "/users/moss02/server", json=sent)
+    event(judge(recording_hub, "moss02", sent, rest_message(r), baselines))
+
+
+@pytest.fixture(scope="module")
+def browser_like(recording_hub):
+    return {user: recording_hub.login(user) for user in ("moss03", "moss04", "moss05")}
+
+
+@SETTINGS
+@given(sent=option_sets(json_values=False))
+def test_spawn_form(recording_hub, baselines, browser_like, sent):
+    client = browser_like["moss03"]
+    r = client.post("/hub/spawn", data=sent, headers=recording_hub.xsrf(client))
+    event(judge(recording_hub, "moss03", sent, form_message(r), baselines))
+
+
+@SETTINGS
+@given(sent=option_sets(json_values=False), prefixed=st.booleans())
+def test_spawn_links(recording_hub, baselines, browser_like, sent, prefixed):
+    user = "moss04" if prefixed else "moss05"
+    client = browser_like[user]
+    if not sent or any(k in ("next", "display_name") for k in sent):
+        return
+    query = urlencode({(f"opt-{k}" if prefixed else k): v for k, v in sent.items()})
+    r = client.get(f"/hub/spawn?{query}", follow_redirects=False)
+    event(judge(recording_hub, user, sent, form_message(r), baselines))

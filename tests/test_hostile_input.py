@@ -1,0 +1,143 @@
+"""Hostile options through the same chain of functions the spawner uses:
+form/query flattening or a REST body, validation, the job, the batch script.
+
+The same properties are checked through a real hub in test_hostile_hub.py.
+"""
+
+import os
+
+import pytest
+from hostile import check_script, option_sets, refusal_field
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+from test_partitions import SEED, SINFO
+
+from jupyterhub_moss.options import (
+    OPTION_NAMES,
+    OptionError,
+    flatten_form,
+    validate_options,
+)
+from jupyterhub_moss.partitions import merge_partitions, validate_partitions
+from jupyterhub_moss.slurm.script import build_job_request, render_batch_script
+from jupyterhub_moss.slurm.sinfo import parse_sinfo
+
+VIEWS = merge_partitions(validate_partitions(SEED), parse_sinfo(SINFO))
+ALLOWED = {"--constraint": r"[a-z0-9]+", "--qos": r"normal|high"}
+EXAMPLES = int(os.environ.get("MOSS_HYPOTHESIS_EXAMPLES", "400"))
+ENV = {"JUPYTERHUB_API_TOKEN": "t", "JUPYTERHUB_USER": "moss01"}
+
+
+def script_for(raw):
+    options = validate_options(raw, VIEWS, sbatch_options=ALLOWED)
+    job = build_job_request(
+        options,
+        VIEWS[options.partition].gpu,
+        username="moss01",
+        servername="",
+        home="/home/moss01",
+        job_name="jupyter-{username}{servername_suffix}",
+        job_output="jupyterhub_moss_%j.log",
+        job_workdir="{home}",
+    )
+    env = dict(ENV)
+    if options.default_url:
+        env["JUPYTERHUB_DEFAULT_URL"] = options.default_url
+    if options.root_dir:
+        env["JUPYTERHUB_ROOT_DIR"] = options.root_dir
+    return render_batch_script(
+        job,
+        env=env,
+        venv=VIEWS[options.partition].venv,
+        cmd=["/x/bin/jupyterhub-singleuser", "--ServerApp.port_retries=0"],
+        service_path="/user/moss01/",
+    )
+
+
+# The seed's partitions have different venvs: compare with each partition's own script.
+BASELINES = {name: script_for({"partition": name}) for name in VIEWS}
+
+
+def check_case(raw, sent):
+    try:
+        script = script_for(raw)
+    except OptionError as e:
+        field = refusal_field(str(e))
+        assert field is not None, str(e)
+        # An unknown name with control characters is shown escaped (repr).
+        names = {k[:40] for k in sent} | {repr(k)[:40] for k in sent}
+        assert field in names, (str(e), sent)
+        return "refused"
+    partition = sent.get("partition") or "cpu"
+    check_script(script, sent, BASELINES[partition])
+    return "accepted"
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(option_sets(json_values=True))
+def test_rest_bodies(sent):
+    event(check_case(sent, sent))
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(option_sets(json_values=False), st.booleans())
+def test_form_and_query_fields(sent, doubled):
+    # Form data and query strings arrive as lists of strings; a field may come twice.
+    formdata = {key: [value] for key, value in sent.items()}
+    if doubled and sent and sent[sorted(sent)[0]]:
+        key = sorted(sent)[0]
+        formdata[key] = [sent[key], sent[key] + "x"]
+        with pytest.raises(OptionError, match="more than one value"):
+            flatten_form(formdata)
+        return
+    try:
+        flat = flatten_form(formdata)
+    except OptionError as e:
+        assert refusal_field(str(e)) in sent
+        return
+    event(check_case(flat, flat))
+
+
+def test_every_option_name_is_exercised():
+    # The strategy draws from all known options, so each is refused or accepted somewhere.
+    assert set(OPTION_NAMES) == {
+        "partition",
+        "nprocs",
+        "ngpus",
+        "runtime",
+        "memory",
+        "reservation",
+        "default_url",
+        "root_dir",
+        "environment_id",
+        "options",
+    }
+
+
+@pytest.mark.parametrize(
+    "options, error",
+    [
+        ("--constraint=ib", None),
+        ("--qos=high --constraint=a100", None),
+        ("--qos=urgent", "not a value allowed for --qos"),
+        ("--uid=0", "--uid is not allowed"),
+        ("--partition=gpu", "--partition is not allowed"),
+        ("--qos=high --qos=normal", "given twice"),
+        ("--constraint=ib;id", "not of the form --name=value"),
+        ("--constraint ib", "not of the form --name=value"),
+        ("--export=ALL", "--export is not allowed"),
+    ],
+)
+def test_free_form_sbatch_options(options, error):
+    if error is None:
+        script = script_for({"options": options})
+        for word in options.split():
+            assert f"#SBATCH {word}\n" in script
+    else:
+        with pytest.raises(OptionError, match=error):
+            script_for({"options": options})
+
+
+def test_free_form_sbatch_options_are_off_by_default():
+    with pytest.raises(OptionError, match="not enabled on this hub"):
+        validate_options({"options": "--constraint=ib"}, VIEWS)

@@ -9,7 +9,7 @@ from functools import lru_cache
 import jinja2
 
 from ._version import __version__
-from .options import OptionError, UserOptions, validate_options
+from .options import UserOptions, validate_options
 from .slurm.timefmt import format_duration
 
 __all__ = ["form_context", "render_options_form"]
@@ -94,8 +94,10 @@ def form_context(
     if previous:
         try:
             options = validate_options(previous, views, sbatch_options=sbatch_options)
-        except OptionError:
-            options = None  # the admin's limits changed: start from defaults
+        except Exception:
+            # Refused now (the admin's limits changed, or they came hostile through the
+            # REST API and were stored by JupyterHub): start from the defaults.
+            options = None
     if options is None:
         options = validate_options({}, views) if any(p["available"] for p in partitions) else None
 

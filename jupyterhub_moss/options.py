@@ -66,15 +66,17 @@ RESERVED_SBATCH_OPTIONS = frozenset(
         "--parsable",
         "--test-only",
         "--wait",
+        "--requeue",
+        "--no-requeue",
     }
 )
-_SBATCH_OPTION = re.compile(r"^(--[a-z][a-z0-9-]{0,40})=([A-Za-z0-9_.:,=/+@%~-]{1,200})\Z")
+_SBATCH_OPTION = re.compile(r"^(--[a-z][a-z0-9-]{0,40})=([A-Za-z0-9_.:,=/+@%~-]{1,64})\Z")
 # Sent by browsers or JupyterHub along with the form; never options.
 _IGNORED_FORM_FIELDS = frozenset({"_xsrf"})
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]")
 _INT = re.compile(r"^\+?[0-9]{1,9}\Z")
-_MEMORY = re.compile(r"^([0-9]{1,12})([KMGT]?)B?\Z", re.IGNORECASE)
+_MEMORY = re.compile(r"^([0-9]{1,12})([KMGTkmgt]?)[Bb]?\Z")
 _RESERVATION = re.compile(r"^[A-Za-z0-9_.-]{1,64}\Z")
 _URL_PATH = re.compile(r"^/[A-Za-z0-9_./@:+-]{0,255}\Z")
 _MEMORY_UNITS_MB = {"K": 1 / 1024, "": 1, "M": 1, "G": 1024, "T": 1024 * 1024}

@@ -11,6 +11,7 @@ import asyncio
 import os
 import pwd
 import re
+import secrets
 import shlex
 import time
 
@@ -41,6 +42,7 @@ from .options import (
     validate_options,
 )
 from .partitions import PartitionConfigError, merge_partitions, validate_partitions
+from .slurm.cancels import ALREADY_GONE, shared_cancel_retries
 from .slurm.reasons import describe_pending
 from .slurm.runner import SlurmCommandError, run_command
 from .slurm.script import (
@@ -51,14 +53,15 @@ from .slurm.script import (
     render_batch_script,
 )
 from .slurm.sinfo import shared_sinfo_cache, sinfo_argv
+from .slurm.squeue import SUBMIT_COMMENT, new_marker, parse_squeue, squeue_user_argv
 from .slurm.watcher import GONE, shared_job_watcher
 
 __all__ = ["MOSlurmSpawner"]
 
 _SAFE_USERNAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,63}\Z")
 _JOB_ID = re.compile(r"^[0-9]+\Z")
-# scancel messages that mean there is nothing left to cancel
-_ALREADY_GONE = ("already completing or completed", "Invalid job id specified")
+# A group holding a quantifier, itself quantified: "(a+)+", "(\w*)*", "(x{2,})+"
+_NESTED_QUANTIFIER = re.compile(r"\([^()]*[+*}][^()]*\)\s*[+*{]")
 
 
 class MOSlurmSpawner(Spawner):
@@ -274,6 +277,12 @@ class MOSlurmSpawner(Spawner):
                     f"MOSlurmSpawner.allowed_sbatch_options: {name} is set by the spawner or "
                     "changes who runs the job; it cannot be left to users"
                 )
+            if _NESTED_QUANTIFIER.search(pattern):
+                raise TraitError(
+                    f"MOSlurmSpawner.allowed_sbatch_options[{name!r}]: {pattern!r} repeats a "
+                    "group that itself repeats, which can take the hub ages to check against "
+                    "a hostile value; write it without nested repetition"
+                )
             try:
                 re.compile(pattern)
             except re.error as e:
@@ -403,6 +412,9 @@ class MOSlurmSpawner(Spawner):
         self.job_id = None
         self.job_node = None
         self.job_port = None
+        # JupyterHub clears the state as a spawn begins: the pending page of this
+        # spawn must not show the messages of the last one.
+        self._progress_events = []
 
     def _save_state_now(self):
         """Write the state to the hub's database right away.
@@ -525,6 +537,8 @@ class MOSlurmSpawner(Spawner):
     def _report(self, message: str, progress: int | None = None) -> None:
         if not hasattr(self, "_progress_events"):
             self._progress_events = []
+        if self._progress_changed is None:
+            self._progress_changed = asyncio.Event()
         if self._progress_events and self._progress_events[-1]["message"] == message:
             return
         event = {"message": message}
@@ -535,7 +549,7 @@ class MOSlurmSpawner(Spawner):
         if self._progress_changed is not None:
             self._progress_changed.set()
 
-    def _job_request(self, options: UserOptions, partition) -> JobRequest:
+    def _job_request(self, options: UserOptions, partition, token: str = "") -> JobRequest:
         try:
             home = pwd.getpwnam(self._username).pw_dir
         except KeyError:
@@ -553,6 +567,7 @@ class MOSlurmSpawner(Spawner):
             job_name=self.job_name,
             job_output=self.job_output,
             job_workdir=self.job_workdir,
+            comment=f"{SUBMIT_COMMENT}{token}" if token else None,
         )
 
     def _job_env(self, options: UserOptions) -> dict[str, str]:
@@ -573,11 +588,14 @@ class MOSlurmSpawner(Spawner):
         # Fail, rather than move to another port than the one reported to the hub.
         return cmd + ["--ServerApp.port_retries=0"] + list(self.get_args())
 
-    def batch_script_for(self, options: UserOptions, partition) -> str:
-        """The batch script that ``start()`` would submit for ``options``."""
+    def batch_script_for(self, options: UserOptions, partition, token: str = "") -> str:
+        """The batch script that ``start()`` would submit for ``options``.
+
+        ``token`` marks the job (in its comment) until its server reports its port.
+        """
         try:
             return render_batch_script(
-                self._job_request(options, partition),
+                self._job_request(options, partition, token),
                 env=self._job_env(options),
                 venv=partition.venv,
                 cmd=self._job_command(partition.venv.rstrip("/")),
@@ -594,45 +612,83 @@ class MOSlurmSpawner(Spawner):
                 f"A value cannot be used in the batch script: {e}", reason="invalid_options"
             ) from None
 
-    async def _submit(self, script: str) -> str:
+    async def _submit(self, script: str, token: str) -> str:
+        """Submit the script as the user, record the job id at once, and return it.
+
+        Runs as a task of its own, shielded from a cancelled start(): a job that
+        Slurm accepted is always recorded. If sbatch does not answer in time, the job
+        it may have submitted is looked up by its comment and cancelled.
+        """
         argv = self._as_user([self._slurm("sbatch"), "--parsable"])
         try:
             result = await run_command(argv, input=script, timeout=self.slurm_command_timeout)
         except SlurmCommandError as e:
             self.log.error("sbatch failed for %s: %s", self._log_name, e)
             if e.timed_out:
+                await self._cancel_unrecorded(token)
                 message = "Slurm did not answer the job submission in time; please try again."
             else:
                 message = f"Slurm refused the job: {e.reason}"
             raise user_error(message, reason="sbatch_failed", log_message=str(e)) from None
         job_id = result.stdout.strip().split(";", 1)[0]
         if not _JOB_ID.match(job_id):
+            await self._cancel_unrecorded(token)
             raise user_error(
                 "Slurm did not return a job id for the submission.",
                 reason="sbatch_failed",
                 log_message=f"sbatch printed {result.stdout[:200]!r}",
             )
+        self.job_id = job_id
+        self._save_state_now()
+        self._watcher().watch(job_id, fast=True, on_finished=self._job_finished)
         return job_id
 
+    async def _cancel_unrecorded(self, token: str) -> None:
+        """Cancel the user's job submitted with ``token`` whose id sbatch did not give."""
+        marker = new_marker()
+        argv = squeue_user_argv(self._username, marker, self._slurm("squeue"))
+        comment = f"{SUBMIT_COMMENT}{token}"
+        try:
+            result = await run_command(argv, timeout=self.slurm_command_timeout)
+            jobs = parse_squeue(result.stdout, marker)
+        except (SlurmCommandError, ValueError) as e:
+            self.log.error(
+                "Could not look for a job of %s submitted with comment %s, which may be left "
+                "in Slurm: %s",
+                self._log_name,
+                comment,
+                e,
+            )
+            return
+        for job_id, status in jobs.items():
+            if status.comment == comment:
+                self.log.warning(
+                    "Cancelling job %s of %s, submitted unrecorded", job_id, self._log_name
+                )
+                try:
+                    await self._cancel(job_id)
+                except web.HTTPError as e:
+                    self.log.error("Could not cancel job %s: %s", job_id, e)
+
     async def start(self):
+        started = time.monotonic()
         options_raw = self.user_options or {}
-        self._progress_events = []
-        self._progress_changed = asyncio.Event()
         self._starting = True
+        self._progress_changed = asyncio.Event()
         self.job_id = None
         try:
             options = await self.validated_options(options_raw)
             views = await self.partition_views()
             partition = views[options.partition]
-            script = self.batch_script_for(options, partition)
+            token = secrets.token_hex(8)
+            script = self.batch_script_for(options, partition, token)
             self._report("Submitting the job to Slurm", 10)
-            job_id = await self._submit(script)
-            self.job_id = job_id
-            self._save_state_now()
+            self._submission = asyncio.ensure_future(self._submit(script, token))
+            job_id = await asyncio.shield(self._submission)
             self._report(f"Job {job_id} submitted to partition {options.partition}", 20)
-            watcher = self._watcher()
-            watcher.watch(job_id, fast=True, on_finished=self._job_finished)
-            node, port = await self._wait_for_server(job_id)
+            # Stop a little before JupyterHub's own timeout, to say why.
+            deadline = started + max(self.start_timeout - 2, 1)
+            node, port = await self._wait_for_server(job_id, deadline)
         finally:
             self._starting = False
             if self.job_id:
@@ -644,19 +700,18 @@ class MOSlurmSpawner(Spawner):
         self._report(f"Server running on {node}, port {port}", 100)
         return (self.node_address.format(node=node), port)
 
-    async def _wait_for_server(self, job_id: str, timeout: float | None = None) -> tuple[str, int]:
+    async def _wait_for_server(self, job_id: str, deadline: float) -> tuple[str, int]:
         """Follow the job until its server has reported its port.
 
-        Raises a user-facing error when the job ends first, or after ``timeout``
-        (default: a little less than ``start_timeout``, so that the message can say why).
+        Raises a user-facing error when the job ends first, when it is no longer this
+        spawner's job, or at ``deadline`` (a ``time.monotonic()`` value).
         """
         watcher = self._watcher()
-        if timeout is None:
-            timeout = max(self.start_timeout - 2, 1)
-        deadline = time.monotonic() + timeout
         unreachable_since = None
         status = None
         while True:
+            if self.job_id != job_id or job_id not in watcher.watched:
+                raise user_error(f"Job {job_id} is no longer followed.", reason="job_forgotten")
             ok = await watcher.refresh()
             if not ok:
                 if unreachable_since is None:
@@ -667,6 +722,14 @@ class MOSlurmSpawner(Spawner):
             else:
                 unreachable_since = None
                 status = watcher.status(job_id)
+                if status is GONE and not watcher.was_seen(job_id):
+                    raise user_error(
+                        f"Slurm accepted job {job_id} but does not list it to the hub. "
+                        "Please tell the administrators (is PrivateData=jobs set for the "
+                        "hub's account?).",
+                        reason="job_hidden",
+                        status_code=500,
+                    )
                 if status is GONE or (status is not None and status.finished):
                     raise await self._job_failed(job_id, status)
                 if status is not None and status.waiting:
@@ -745,11 +808,12 @@ class MOSlurmSpawner(Spawner):
             while seen < len(events):
                 yield events[seen]
                 seen += 1
-            if not self._starting:
+            # JupyterHub's own flag covers the steps before start() too.
+            if not (self._starting or getattr(self, "_spawn_pending", False)):
                 return
             changed = self._progress_changed
             if changed is None:
-                return
+                changed = self._progress_changed = asyncio.Event()
             changed.clear()
             try:
                 await asyncio.wait_for(changed.wait(), 5)
@@ -787,10 +851,19 @@ class MOSlurmSpawner(Spawner):
             return 0
         if status.finished:
             return 0 if status.state == "COMPLETED" else 1
-        if status.running and status.port:
-            if status.port != self.job_port or status.node != self.job_node:
-                self.job_port = status.port
-                self.job_node = status.node
+        if status.running and status.port and self.job_node and self.job_port:
+            if (status.node, status.port) != (self.job_node, self.job_port):
+                # Not where the hub sends users any more (the job was restarted elsewhere).
+                self.log.warning(
+                    "Job %s of %s now reports %s:%s instead of %s:%s; treating it as ended",
+                    self.job_id,
+                    self._log_name,
+                    status.node,
+                    status.port,
+                    self.job_node,
+                    self.job_port,
+                )
+                return 1
         # Pending, starting, running or ending: the job holds resources, so it counts
         # as running. JupyterHub then calls stop() to end it, which cancels the job.
         return None
@@ -807,8 +880,10 @@ class MOSlurmSpawner(Spawner):
                 "Job %s of %s is still starting; waiting for it", self.job_id, self._log_name
             )
             try:
-                node, port = await self._wait_for_server(self.job_id, timeout=self.start_timeout)
-            except web.HTTPError as e:
+                node, port = await self._wait_for_server(
+                    self.job_id, time.monotonic() + self.start_timeout
+                )
+            except Exception as e:
                 self.log.warning("Job %s of %s did not start: %s", self.job_id, self._log_name, e)
             else:
                 self.job_node, self.job_port = node, port
@@ -818,6 +893,13 @@ class MOSlurmSpawner(Spawner):
         return await super().get_url()
 
     async def stop(self, now=False):
+        submission = getattr(self, "_submission", None)
+        if submission is not None and not submission.done():
+            # A submission under way (start() was cancelled): let it record its job.
+            try:
+                await asyncio.wait_for(asyncio.shield(submission), self.slurm_command_timeout + 5)
+            except Exception:  # noqa: S110 - its own errors are logged where they happen
+                pass
         job_id = self.job_id
         if not job_id:
             return
@@ -851,11 +933,13 @@ class MOSlurmSpawner(Spawner):
                 await run_command(argv, timeout=self.slurm_command_timeout)
                 return
             except SlurmCommandError as e:
-                if any(text in e.stderr for text in _ALREADY_GONE):
+                if any(text in e.stderr for text in ALREADY_GONE):
                     return
                 error = e
                 self.log.warning("scancel %s failed (attempt %i): %s", job_id, attempt + 1, e)
                 await asyncio.sleep(1 + 2 * attempt)
+        # JupyterHub forgets the server even so: keep trying in the background.
+        shared_cancel_retries().add(job_id, argv)
         raise user_error(
             f"Could not cancel Slurm job {job_id}: {error.reason}",
             reason="scancel_failed",

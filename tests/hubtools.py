@@ -90,7 +90,13 @@ class Hub:
     """A JupyterHub process with MOSlurmSpawner, in its own folder and ports."""
 
     def __init__(
-        self, workdir: Path, extra_config: str = "", base_url: str = "/", preamble: str = ""
+        self,
+        workdir: Path,
+        extra_config: str = "",
+        base_url: str = "/",
+        preamble: str = "",
+        venv: Path = HUB_VENV,
+        spawner_config: str | None = None,
     ):
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -101,21 +107,31 @@ class Hub:
         self.url = f"http://127.0.0.1:{self.port}{self.base_url.rstrip('/')}"
         self.extra_config = extra_config
         self.preamble = preamble
+        self.venv = Path(venv)
+        self.spawner_config = spawner_config
         self.proc: subprocess.Popen | None = None
         self.log_path = self.workdir / "jupyterhub.log"
         self._log_offset = 0
 
     # -- process ----------------------------------------------------------------
 
-    def config_text(self) -> str:
-        base = f"""
+    def default_spawner_config(self) -> str:
+        """MOSlurmSpawner with the seed's partitions, polling quickly for the tests."""
+        config = f"""
         import jupyterhub_moss
 
-        c = get_config()
         jupyterhub_moss.set_config(c)
         c.MOSlurmSpawner.partitions = {json.dumps(PARTITIONS)!s}
         c.MOSlurmSpawner.slurm_poll_interval = 2.0
         c.MOSlurmSpawner.sinfo_cache_ttl = 5.0
+        """
+        # null/true/false from json.dumps are not Python
+        config = config.replace(": null", ": None").replace(": true", ": True")
+        return config.replace(": false", ": False")
+
+    def config_text(self) -> str:
+        base = f"""
+        c = get_config()
         c.Spawner.start_timeout = 90
         c.Spawner.http_timeout = 60
         c.JupyterHub.ip = "127.0.0.1"
@@ -142,13 +158,14 @@ class Hub:
             }}
         ]
         """
-        # null/true/false from json.dumps are not Python
-        base = base.replace(": null", ": None").replace(": true", ": True")
-        base = base.replace(": false", ": False")
+        spawner = self.spawner_config
+        if spawner is None:
+            spawner = self.default_spawner_config()
         return "\n".join(
             [
                 textwrap.dedent(self.preamble),
                 textwrap.dedent(base),
+                textwrap.dedent(spawner),
                 textwrap.dedent(self.extra_config),
             ]
         )
@@ -156,11 +173,11 @@ class Hub:
     def start(self, timeout: float = 60) -> Hub:
         (self.workdir / "jupyterhub_config.py").write_text(self.config_text())
         env = dict(os.environ)
-        env["PATH"] = f"{DEV_ROOT}/node/node_modules/.bin:{HUB_VENV}/bin:{env.get('PATH', '')}"
+        env["PATH"] = f"{DEV_ROOT}/node/node_modules/.bin:{self.venv}/bin:{env.get('PATH', '')}"
         log = open(self.log_path, "a")  # noqa: SIM115 - owned by the process
         self._log_offset = self.log_path.stat().st_size
         self.proc = subprocess.Popen(
-            [str(HUB_VENV / "bin" / "jupyterhub"), "-f", "jupyterhub_config.py"],
+            [str(self.venv / "bin" / "jupyterhub"), "-f", "jupyterhub_config.py"],
             cwd=self.workdir,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -377,8 +377,8 @@ def test_non_default_base_url(browser, hub_factory):
     page.click("#spawn_form button[type=submit]")
     model = hub.wait_ready(user)
     assert job_info(model["state"]["job_id"])["Partition"] == "debug"
-    page.goto(f"{hub.url}/user/{user}/lab")
-    page.wait_for_load_state()
+    # The pending page takes the user to the server, under the prefix.
+    page.wait_for_url(re.compile(rf".*/jupyter/user/{user}/.*"), timeout=60000)
     assert page.url.startswith(f"{hub.url}/user/{user}/")
     hub.api("DELETE", f"/users/{user}/server")
     hub.wait_stopped(user)

@@ -86,6 +86,7 @@ def test_runtime_uses_slurm_rules(runtime, seconds):
         ({"runtime": "1h"}, "runtime", ["not a Slurm time"]),
         ({"memory": "300G"}, "memory", ["at most 62G"]),
         ({"memory": "lots"}, "memory", ["4G"]),
+        ({"memory": "4\u212a"}, "memory", ["4G"]),  # KELVIN SIGN, which IGNORECASE takes for k
         ({"reservation": "a b"}, "reservation", ["reservation name"]),
         ({"default_url": "https://evil.example/"}, "default_url", ["path"]),
         ({"default_url": "/lab/../../etc"}, "default_url", ["path"]),

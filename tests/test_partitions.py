@@ -151,3 +151,21 @@ def test_controller_down_keeps_complete_partitions_usable():
     assert views["cpu"].max_nprocs == 28
     assert views["bare"].available is False
     assert "connection refused" in views["bare"].unavailable_reason
+
+
+def test_admin_settings_are_checked_when_set():
+    from traitlets import TraitError
+
+    from jupyterhub_moss import MOSlurmSpawner
+
+    with pytest.raises(TraitError, match="nested repetition"):
+        MOSlurmSpawner(allowed_sbatch_options={"--qos": r"(a+)+"})
+    with pytest.raises(TraitError, match="cannot be left to users"):
+        MOSlurmSpawner(allowed_sbatch_options={"--uid": r"[0-9]+"})
+    with pytest.raises(TraitError, match="batchspawner template"):
+        MOSlurmSpawner(batch_script="#!/bin/bash\n{cmd}\n")
+    with pytest.raises(TraitError, match="'gpu'\\]\\['max_ngpus'\\]"):
+        MOSlurmSpawner(partitions={"gpu": {"venv": "/x/bin/", "max_ngpus": 2}})
+    spawner = MOSlurmSpawner(exec_prefix="sudo -E -u {username}")
+    assert spawner.exec_prefix == ["sudo", "-E", "-u", "{username}"]
+    assert MOSlurmSpawner(req_prologue="module load x").prologue == "module load x"

@@ -50,6 +50,7 @@ def test_directives_are_exactly_the_requested_ones():
         "#SBATCH --mem=4096M",
         "#SBATCH --chdir=/home/alice",
         "#SBATCH --output=jupyterhub_moss_%j.log",
+        "#SBATCH --no-requeue",
     ]
 
 

@@ -163,3 +163,32 @@ async def test_sinfo_failure_keeps_last_answer_and_is_not_retried_by_every_reade
         await cache.get()
     assert calls(tmp_path, "sinfo") == 2
     os.remove(tmp_path / "down")
+
+
+async def test_refresh_without_jobs_waits_instead_of_spinning(squeue):
+    watcher = JobWatcher(squeue=squeue, interval=60, fast_interval=0.2, timeout=5)
+    started = time.monotonic()
+    assert await watcher.refresh() is False
+    assert time.monotonic() - started >= 0.2
+
+
+async def test_forgetting_the_last_job_wakes_its_waiters(tmp_path, squeue):
+    set_jobs(tmp_path, "9|RUNNING|node1|None|N/A|", mode="slow")  # squeue takes 5 s
+    watcher = JobWatcher(squeue=squeue, interval=60, fast_interval=0.1, timeout=10)
+    watcher.watch("9")
+    waiter = asyncio.ensure_future(watcher.refresh(timeout=30))
+    await asyncio.sleep(0.3)
+    watcher.forget("9")
+    started = time.monotonic()
+    assert await waiter in (True, False)
+    assert time.monotonic() - started < 8  # the poll under way ends; no one waits for another
+    watcher.stop()
+
+
+async def test_refresh_on_a_hanging_squeue_returns_false_not_an_error(tmp_path, squeue):
+    set_jobs(tmp_path, "9|RUNNING|node1|None|N/A|", mode="slow")
+    watcher = JobWatcher(squeue=squeue, interval=60, fast_interval=0.1, timeout=1)
+    watcher.watch("9")
+    assert await watcher.refresh() is False
+    assert watcher.status("9") is None
+    watcher.stop()

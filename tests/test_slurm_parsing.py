@@ -55,7 +55,8 @@ def test_sinfo_mixed_nodes_several_gres_and_states():
     assert (gpu.cpus_total, gpu.cpus_idle) == (64 + 128 + 32, 56 + 128)
     # 2 nodes x 4 a100 + 2 nodes x 8 h100 + 1 node x 4 a100
     assert gpu.gpus_total == 8 + 16 + 4
-    assert gpu.gpus_used == 3
+    # GresUsed is per node: both nodes of the first line use 3 GPUs.
+    assert gpu.gpus_used == 6
     assert gpu.max_gpus_per_node == 8
     assert gpu.gpu_types == ["a100", "h100"]
     assert gpu.max_memory_mb == 512000
@@ -77,7 +78,7 @@ def test_sinfo_mixed_nodes_several_gres_and_states():
     ],
 )
 def test_parse_gres(text, count, types):
-    assert parse_gres(text) == (count, types)
+    assert parse_gres(text) == (count, tuple(types))
 
 
 @pytest.mark.parametrize(

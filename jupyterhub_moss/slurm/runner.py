@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import re
+import signal
 import time
 from dataclasses import dataclass
 
@@ -47,6 +48,26 @@ class SlurmCommandError(Exception):
             # Slurm puts the useful sentence last ("Batch job submission failed: ...").
             return lines[-1]
         return str(self)
+
+
+def _signal_group(proc, sig) -> None:
+    """Signal the command and what it started (sudo passes SIGTERM on to its child)."""
+    try:
+        os.killpg(proc.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        try:
+            proc.send_signal(sig)
+        except ProcessLookupError:
+            pass
+
+
+async def _terminate(proc, grace: float = 2.0) -> None:
+    _signal_group(proc, signal.SIGTERM)
+    try:
+        await asyncio.wait_for(proc.wait(), grace)
+    except asyncio.TimeoutError:
+        _signal_group(proc, signal.SIGKILL)
+        await proc.wait()
 
 
 def _command_label(argv) -> str:
@@ -93,15 +114,14 @@ async def run_command(
             proc.communicate(input.encode() if input is not None else None), timeout
         )
     except asyncio.TimeoutError:
-        proc.kill()
-        await proc.wait()
+        await _terminate(proc)
         SLURM_COMMANDS.labels(command=label, outcome="timeout").inc()
         raise SlurmCommandError(
             argv, f"{label} did not answer within {timeout:g} s", timed_out=True
         ) from None
     except asyncio.CancelledError:
         if proc.returncode is None:
-            proc.kill()
+            _signal_group(proc, signal.SIGTERM)
         raise
     seconds = time.monotonic() - started
     SLURM_COMMAND_DURATION.labels(command=label).observe(seconds)

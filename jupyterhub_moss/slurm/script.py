@@ -37,6 +37,7 @@ class JobRequest:
     memory: str | None = None
     reservation: str | None = None
     options: tuple[str, ...] = ()  # free-form options the admin allows, "--name=value"
+    comment: str | None = None  # the job's comment until its server reports its port
 
 
 def build_job_request(
@@ -49,6 +50,7 @@ def build_job_request(
     job_name: str,
     job_output: str,
     job_workdir: str,
+    comment: str | None = None,
 ) -> JobRequest:
     """The job for validated ``options`` (a :class:`~jupyterhub_moss.options.UserOptions`).
 
@@ -75,6 +77,7 @@ def build_job_request(
         output=job_output,
         workdir=job_workdir.format(**fields),
         options=tuple(options.sbatch_options),
+        comment=comment,
     )
 
 

@@ -7,6 +7,7 @@ import logging
 import re
 import time
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from ..metrics import SINFO_CACHE
 from .runner import SlurmCommandError, run_command
@@ -75,53 +76,40 @@ class PartitionResources:
 
 
 _GRES_ITEM = re.compile(r"^(?P<name>[^:()]+)(?::(?P<type>[^:()]+))?:(?P<count>[0-9]+)")
+_GRES_SPLIT = re.compile(r",(?![^(]*\))")  # commas outside parentheses
 
 
-def parse_gres(text: str, resource: str = "gpu") -> tuple[int, list[str]]:
+@lru_cache(maxsize=4096)
+def parse_gres(text: str, resource: str = "gpu") -> tuple[int, tuple[str, ...]]:
     """Count of ``resource`` in a GRES string such as ``gpu:V100:2(S:0-1),gpu:A100:1``.
 
-    Returns the count and the types named.
+    Returns the count and the types named. (Clusters repeat the same few GRES
+    strings on every line, hence the cache.)
     """
     count = 0
     types: list[str] = []
-    if not text or text.strip() in ("(null)", "N/A"):
-        return 0, types
-    # Split on commas that are outside parentheses: "gpu:a:2(S:0,1),gpu:b:1".
-    depth = 0
-    item = ""
-    items = []
-    for char in text.strip():
-        if char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-        if char == "," and depth == 0:
-            items.append(item)
-            item = ""
-        else:
-            item += char
-    items.append(item)
-    for entry in items:
+    text = text.strip()
+    if not text or text in ("(null)", "N/A"):
+        return 0, ()
+    for entry in _GRES_SPLIT.split(text):
         match = _GRES_ITEM.match(entry.strip())
         if not match or match.group("name") != resource:
             continue
         count += int(match.group("count"))
         if match.group("type") and match.group("type") not in types:
             types.append(match.group("type"))
-    return count, types
+    return count, tuple(types)
 
 
-def _aiot(text: str) -> tuple[int, int, int, int]:
-    parts = text.strip().split("/")
-    if len(parts) != 4:
-        raise ValueError(f"expected A/I/O/T counts, got {text!r}")
-    a, i, o, t = (int(p) for p in parts)
-    return a, i, o, t
+def _idle_total(text: str) -> tuple[int, int]:
+    """Idle and total from sinfo's "allocated/idle/other/total" counts."""
+    allocated, idle, other, total = text.split("/")  # ValueError unless four fields
+    return int(idle), int(total)
 
 
 def _int(text: str) -> int:
     # "64000+" is printed when a line groups nodes of several sizes.
-    return int(text.strip().rstrip("+") or 0)
+    return int(text.rstrip("+") or 0)
 
 
 def parse_sinfo(text: str) -> dict[str, PartitionResources]:
@@ -132,17 +120,24 @@ def parse_sinfo(text: str) -> dict[str, PartitionResources]:
     Raises ``ValueError`` on a line that does not have the expected fields.
     """
     partitions: dict[str, PartitionResources] = {}
+    expected = len(_FIELDS)
     for line in text.splitlines():
-        if not line.strip():
+        line = line.strip()
+        if not line:
             continue
         fields = line.split("|")
-        if fields and fields[-1] == "":
-            fields = fields[:-1]
-        if len(fields) != len(_FIELDS):
+        if fields[-1] == "":
+            fields.pop()
+        if len(fields) != expected:
             raise ValueError(f"unexpected sinfo line: {line[:200]!r}")
-        name, avail, cpus_state, nodes_state, cpus, memory, gres, gres_used, time_limit = (
-            f.strip() for f in fields
-        )
+        name, avail, cpus_state, nodes_state, cpus, memory, gres, gres_used, time_limit = fields
+        try:
+            cpus_idle, cpus_total = _idle_total(cpus_state)
+            nodes_idle, nodes_total = _idle_total(nodes_state)
+            cpus_per_node = _int(cpus)
+            memory_mb = _int(memory)
+        except ValueError:
+            raise ValueError(f"unexpected sinfo line: {line[:200]!r}") from None
         part = partitions.get(name)
         if part is None:
             part = partitions[name] = PartitionResources(name=name)
@@ -151,22 +146,23 @@ def parse_sinfo(text: str) -> dict[str, PartitionResources]:
                 part.max_time = parse_duration(time_limit)
             except ValueError:
                 part.max_time = UNLIMITED
-        _, cpus_idle, _, cpus_total = _aiot(cpus_state)
-        _, nodes_idle, _, nodes_total = _aiot(nodes_state)
         part.cpus_total += cpus_total
         part.cpus_idle += cpus_idle
         part.nodes_total += nodes_total
         part.nodes_idle += nodes_idle
-        part.max_cpus_per_node = max(part.max_cpus_per_node, _int(cpus))
-        part.max_memory_mb = max(part.max_memory_mb, _int(memory))
+        if cpus_per_node > part.max_cpus_per_node:
+            part.max_cpus_per_node = cpus_per_node
+        if memory_mb > part.max_memory_mb:
+            part.max_memory_mb = memory_mb
         gpus_per_node, types = parse_gres(gres)
-        gpus_used, _ = parse_gres(gres_used)
-        part.gpus_total += gpus_per_node * nodes_total
-        part.gpus_used += gpus_used
-        part.max_gpus_per_node = max(part.max_gpus_per_node, gpus_per_node)
-        for gpu_type in types:
-            if gpu_type not in part.gpu_types:
-                part.gpu_types.append(gpu_type)
+        if gpus_per_node:
+            part.gpus_total += gpus_per_node * nodes_total
+            part.max_gpus_per_node = max(part.max_gpus_per_node, gpus_per_node)
+            for gpu_type in types:
+                if gpu_type not in part.gpu_types:
+                    part.gpu_types.append(gpu_type)
+        # A line groups nodes that print the same values: GresUsed is per node.
+        part.gpus_used += parse_gres(gres_used)[0] * nodes_total
     return partitions
 
 

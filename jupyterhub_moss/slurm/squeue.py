@@ -19,6 +19,7 @@ __all__ = [
     "new_marker",
     "parse_squeue",
     "squeue_argv",
+    "squeue_user_argv",
 ]
 
 #: States after which the job will not run again.
@@ -42,6 +43,8 @@ WAITING_STATES = frozenset({"PENDING", "REQUEUED", "REQUEUE_FED", "REQUEUE_HOLD"
 
 #: What the job writes into its own comment once its server listens.
 PORT_COMMENT = "moss:port="
+#: The comment a job is submitted with, until its server listens.
+SUBMIT_COMMENT = "moss:submit="
 _PORT_RE = re.compile(r"^moss:port=([0-9]{1,5})\Z")
 
 _FIELDS = "%i|%T|%B|%r|%S|%k"  # comment last: it is the only free-form field
@@ -98,6 +101,14 @@ def squeue_argv(job_ids, marker: str, squeue: str = "squeue") -> list[str]:
         "--format",
         marker + _FIELDS,
     ]
+
+
+def squeue_user_argv(user: str, marker: str, squeue: str = "squeue") -> list[str]:
+    """The command line asking for a user's jobs that have not ended."""
+    return [
+        squeue, "--noheader", "--user", user, "--states=PENDING,CONFIGURING,RUNNING,SUSPENDED",
+        "--format", marker + _FIELDS,
+    ]  # fmt: skip
 
 
 def _parse_time(text: str) -> datetime | None:

@@ -32,6 +32,7 @@ class _Watch:
     fast: bool = False
     on_finished: Callable[[JobStatus], object] | None = None
     notified: bool = False
+    seen: bool = False  # listed by a successful squeue at least once
 
 
 class JobWatcher:
@@ -54,12 +55,13 @@ class JobWatcher:
         self._status: dict[str, JobStatus] = {}
         self._task: asyncio.Task | None = None
         self._wake: asyncio.Event | None = None
-        self._cond: asyncio.Condition | None = None
+        self._poll_done: asyncio.Event | None = None
+        self._callbacks: set[asyncio.Future] = set()
         self._waiters = 0
-        #: monotonic time at which the last poll (successful or not) started
-        self.last_poll_started = 0.0
-        #: monotonic time at which the last successful poll started
-        self.last_success_started = 0.0
+        #: monotonic time at which the last poll (successful or not) finished
+        self.last_poll_finished = 0.0
+        #: monotonic time at which the last successful poll finished
+        self.last_success_finished = 0.0
         #: why the last poll failed, None if it succeeded
         self.last_error: str | None = None
         #: number of squeue calls made so far
@@ -103,37 +105,60 @@ class JobWatcher:
         """The last known status: a :class:`JobStatus`, :data:`GONE`, or None if unknown."""
         return self._status.get(str(job_id))
 
+    def was_seen(self, job_id: str) -> bool:
+        """Whether a successful squeue has ever listed the job."""
+        entry = self._watches.get(str(job_id))
+        return entry is not None and entry.seen
+
     @property
     def watched(self) -> list[str]:
         return list(self._watches)
 
     async def refresh(self, after: float | None = None, timeout: float | None = None) -> bool:
-        """Wait for a poll that started after ``after`` (default: now) and return
-        whether it succeeded. Concurrent callers share the same poll."""
+        """Wait for a poll that finishes after ``after`` (default: now); return whether
+        it succeeded. Concurrent callers share the same poll.
+
+        Never raises on a slow or failing Slurm: it returns False after ``timeout``
+        (default: long enough for a poll under way and a full next one).
+        """
         if after is None:
             after = time.monotonic()
-        if not self._watches:
-            return False
-        self._ensure_running()
-        cond = self._condition()
+        if timeout is None:
+            timeout = 2 * self.timeout + self.fast_interval + 5
+        deadline = time.monotonic() + timeout
         self._waiters += 1
         try:
-            self._wake_loop()
-            async with cond:
-                await asyncio.wait_for(
-                    cond.wait_for(lambda: self.last_poll_started > after),
-                    timeout if timeout is not None else self.timeout + self.fast_interval + 5,
-                )
+            while self.last_poll_finished <= after:
+                if not self._watches:
+                    # Nothing to ask about: do not let a caller's loop spin.
+                    await asyncio.sleep(self.fast_interval)
+                    return False
+                self._ensure_running()
+                done = self._poll_done_event()
+                self._wake_loop()
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                try:
+                    await asyncio.wait_for(done.wait(), remaining)
+                except asyncio.TimeoutError:
+                    return False
         finally:
             self._waiters -= 1
-        return self.last_success_started > after
+        return self.last_success_finished > after
 
     # -- the loop -------------------------------------------------------------
 
-    def _condition(self) -> asyncio.Condition:
-        if self._cond is None:
-            self._cond = asyncio.Condition()
-        return self._cond
+    def _poll_done_event(self) -> asyncio.Event:
+        if self._poll_done is None:
+            self._poll_done = asyncio.Event()
+        return self._poll_done
+
+    def _announce_poll(self) -> None:
+        """Wake everyone waiting for a poll to finish."""
+        done = self._poll_done_event()
+        self._poll_done = asyncio.Event()
+        done.set()
 
     def _wake_loop(self) -> None:
         if self._wake is not None:
@@ -170,11 +195,12 @@ class JobWatcher:
             log.exception("The Slurm job watcher stopped on an unexpected error")
         finally:
             self._task = None
+            # Nobody must wait for a poll that will not come.
+            self._announce_poll()
 
     async def poll_once(self) -> bool:
         """Ask squeue about every watched job once; True if it answered."""
         job_ids = list(self._watches)
-        started = time.monotonic()
         if not job_ids:
             return True
         marker = new_marker()
@@ -206,15 +232,20 @@ class JobWatcher:
             if self.last_error is not None:
                 log.info("squeue answers again")
             self.last_error = None
-            self.last_success_started = started
             for job_id in job_ids:
-                self._status[job_id] = jobs.get(job_id, GONE)
-        self.last_poll_started = started
+                entry = self._watches.get(job_id)
+                if entry is None:
+                    continue  # forgotten while squeue ran
+                status = jobs.get(job_id, GONE)
+                if status is not GONE:
+                    entry.seen = True
+                self._status[job_id] = status
+        finished = time.monotonic()
+        self.last_poll_finished = finished
         if ok:
+            self.last_success_finished = finished
             self._notify_finished(job_ids)
-        cond = self._condition()
-        async with cond:
-            cond.notify_all()
+        self._announce_poll()
         return ok
 
     def _notify_finished(self, job_ids) -> None:
@@ -228,7 +259,9 @@ class JobWatcher:
                 try:
                     result = entry.on_finished(status)
                     if asyncio.iscoroutine(result):
-                        asyncio.ensure_future(result)
+                        task = asyncio.ensure_future(result)
+                        self._callbacks.add(task)
+                        task.add_done_callback(self._callbacks.discard)
                 except Exception:
                     log.exception("Error in job-finished callback for job %s", job_id)
 

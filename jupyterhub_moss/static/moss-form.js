@@ -236,6 +236,8 @@
 
   function setPanelEnabled() {
     // Only the visible tab's fields are submitted.
+    const noSimple = !data.partitions.some((p) => p.simple && p.available);
+    $("moss-simple-none").hidden = !noSimple;
     for (const tab of ["simple", "advanced"]) {
       const panel = $(`moss-panel-${tab}`);
       const active = state.tab === tab;
@@ -243,8 +245,10 @@
       panel.querySelectorAll("input, select").forEach((input) => {
         let disabled = !active;
         if (input.type === "radio" && input.name === "partition") {
+          // An unavailable partition cannot be picked; if it is the one picked
+          // already, it stays submitted and the hub says why it is refused.
           const part = partitions.get(input.value);
-          disabled = disabled || !part || !part.available;
+          disabled = disabled || ((!part || !part.available) && !input.checked);
         }
         input.disabled = disabled;
       });

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Benchmark this project against jupyterhub-moss 10.1.0 (on batchspawner 1.3.0) on the
+# local Slurm cluster, side by side, with the same JupyterHub and partitions. As root.
+#
+#   bench/run.sh                 # everything (about 25 minutes); writes docs/BENCHMARKS.md
+#   bench/run.sh --window 20     # shorter measuring windows
+#
+# Not part of the test suite.
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(dirname "$here")
+MOSS_DEV_ROOT=${MOSS_DEV_ROOT:-/opt/moss-dev}
+export MOSS_DEV_ROOT
+
+MOSS_HUB_VERSIONS="jh6=6.1.1" "$repo/dev/setup.sh"
+
+if ! command -v wrk >/dev/null 2>&1; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk >/dev/null
+fi
+
+# jupyterhub-moss 10.1.0 in an environment of its own; its jobs start from it too.
+theirs="$MOSS_DEV_ROOT/bench-moss10"
+if [ ! -x "$theirs/bin/batchspawner-singleuser" ]; then
+    echo "[bench] building $theirs" >&2
+    rm -rf "$theirs"
+    /usr/bin/python3 -m venv "$theirs"
+    "$theirs/bin/pip" install -q --disable-pip-version-check \
+        "jupyterhub==6.1.1" jupyterlab "jupyterhub-moss==10.1.0" "batchspawner==1.3.0"
+    chmod -R a+rX "$theirs"
+fi
+
+export PATH="$MOSS_DEV_ROOT/node/node_modules/.bin:$PATH"
+cd "$repo"
+exec "$MOSS_DEV_ROOT/jh6/bin/python" bench/bench.py "$@"

@@ -32,6 +32,7 @@ from hubtools import (  # noqa: E402
     PARTITIONS,
     Hub,
     active_jobs,
+    block_partition,
     cancel_all,
     slurm,
 )
@@ -263,27 +264,6 @@ def stop_and_wait_gone(hub: Hub, user: str) -> float:
     raise RuntimeError(f"{user}'s job did not go")
 
 
-def block_cpu_partition() -> str:
-    return slurm(
-        "sudo",
-        "-u",
-        "moss-demo",
-        "sbatch",
-        "--parsable",
-        "-p",
-        "cpu",
-        "-N",
-        "2",
-        "--exclusive",
-        "-t",
-        "60",
-        "--chdir=/tmp",
-        "--output=/dev/null",
-        "--wrap",
-        "sleep 3600",
-    ).strip()
-
-
 def hub_pid_rss_mb(hub: Hub) -> float:
     status = Path(f"/proc/{hub.proc.pid}/status").read_text()
     return int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1)) / 1024
@@ -412,7 +392,7 @@ def measure_load(impl: Impl, workdir: Path, args) -> dict:
     """RPCs per minute with N users pending (N = 2, 4, 8, 16), then 8 running."""
     wrappers = make_wrappers(workdir / "wrappers")
     hub = impl.hub(workdir / "load", wrappers)
-    blocker = block_cpu_partition()
+    blocker = block_partition(user="moss-demo", minutes=60)
     result = {"pending": {}, "running": {}}
     clients = {}
     try:

@@ -78,6 +78,27 @@ def active_jobs(user: str) -> list[str]:
     return out.split()
 
 
+def block_partition(partition: str = "cpu", nodes: int = 2, user: str = "moss16", minutes=10):
+    """Submit a job that takes ``nodes`` whole nodes of ``partition`` (so that spawns
+    there have to wait); returns its id."""
+    return slurm(
+        "sudo", "-u", user, "sbatch", "--parsable", "-p", partition, "-N", str(nodes),
+        "--exclusive", "-t", str(minutes), "--chdir=/tmp", "--output=/dev/null",
+        "--wrap", f"sleep {minutes * 60}",
+    ).strip()  # fmt: skip
+
+
+def wait_for_job(user: str, timeout: float = 20) -> str:
+    """The id of the user's first pending or running job, once there is one."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        jobs = active_jobs(user)
+        if jobs:
+            return jobs[0]
+        time.sleep(0.2)
+    raise AssertionError(f"no job for {user}")
+
+
 def cancel_all(users) -> None:
     for user in users:
         slurm("scancel", "-u", user, check=False)
@@ -279,6 +300,32 @@ class Hub:
                 return
             time.sleep(0.2)
         raise AssertionError(f"server of {user} still there after {timeout} s")
+
+    def progress_events(
+        self, user: str, server: str = "", until: str | None = None, timeout: float = 60
+    ) -> list[dict]:
+        """Events of the pending page's progress stream: until one's message holds
+        ``until``, the spawn ends (ready or failed), the stream ends, or ``timeout``."""
+        path = f"/users/{user}/server" if not server else f"/users/{user}/servers/{server}"
+        events: list[dict] = []
+        deadline = time.time() + timeout
+        with httpx.stream(
+            "GET",
+            f"{self.url}/hub/api{path}/progress",
+            headers={"Authorization": f"token {SERVICE_TOKEN}"},
+            timeout=timeout,
+        ) as stream:
+            for line in stream.iter_lines():
+                if line.startswith("data:"):
+                    event = json.loads(line[5:])
+                    events.append(event)
+                    if until is not None and until in event.get("message", ""):
+                        break
+                    if event.get("failed") or event.get("ready"):
+                        break
+                if time.time() > deadline:
+                    break
+        return events
 
     def server_status(self, client: httpx.Client, user: str, server: str = "") -> httpx.Response:
         """GET the server's /api/status through the proxy, as the logged-in ``client``.

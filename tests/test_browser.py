@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 
 import pytest
-from hubtools import PASSWORD, Hub, active_jobs, cancel_all, job_info, slurm
+from hubtools import PASSWORD, Hub, active_jobs, block_partition, cancel_all, job_info, slurm
 
 from jupyterhub_moss.slurm.sinfo import parse_sinfo, sinfo_argv
 
@@ -399,10 +399,7 @@ def test_hostile_text_renders_as_text(browser, hub_factory):
 
 def test_pending_page_explains_the_wait_and_failures(browser, shared_hub):
     user = "moss11"
-    blocker = slurm(
-        "sudo", "-u", "moss16", "sbatch", "--parsable", "-p", "cpu", "-N", "2", "--exclusive",
-        "-t", "5", "--chdir=/tmp", "--output=/dev/null", "--wrap", "sleep 300",
-    ).strip()  # fmt: skip
+    blocker = block_partition()
     try:
         page = open_spawn_page(browser, shared_hub, user)
         page.check("#moss-panel-simple input[value=cpu]")

@@ -4,7 +4,6 @@ Each test ends with the user seeing a clear message or a working server, and wit
 no job left that the hub does not know about.
 """
 
-import json
 import os
 import signal
 import socket
@@ -12,9 +11,8 @@ import subprocess
 import time
 from pathlib import Path
 
-import httpx
 import pytest
-from hubtools import SERVICE_TOKEN, active_jobs, job_info, slurm
+from hubtools import active_jobs, block_partition, job_info, slurm, wait_for_job
 
 pytestmark = pytest.mark.cluster
 
@@ -47,49 +45,14 @@ def controller():
     start_controller()
 
 
-def block_partition_cpu():
-    """A job that takes both nodes of partition cpu, so that spawns there wait."""
-    return slurm(
-        "sudo", "-u", "moss16", "sbatch", "--parsable", "-p", "cpu", "-N", "2", "--exclusive",
-        "-t", "10", "--chdir=/tmp", "--output=/dev/null", "--wrap", "sleep 600",
-    ).strip()  # fmt: skip
-
-
 def start(hub, user, **options):
     r = hub.api("POST", f"/users/{user}/server", json={"user_options": options})
     assert r.status_code in (201, 202), r.text
     return r
 
 
-def wait_pending_job(user, timeout=20):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        jobs = active_jobs(user)
-        if jobs:
-            return jobs[0]
-        time.sleep(0.2)
-    raise AssertionError(f"no job for {user}")
-
-
 def progress_messages(hub, user, until, timeout=60):
-    """Messages of the progress stream until one contains ``until`` (or it ends)."""
-    messages = []
-    deadline = time.time() + timeout
-    with httpx.stream(
-        "GET",
-        f"{hub.url}/hub/api/users/{user}/server/progress",
-        headers={"Authorization": f"token {SERVICE_TOKEN}"},
-        timeout=timeout,
-    ) as stream:
-        for line in stream.iter_lines():
-            if line.startswith("data:"):
-                event = json.loads(line[5:])
-                messages.append(event.get("message", ""))
-                if until in messages[-1] or event.get("failed") or event.get("ready"):
-                    break
-            if time.time() > deadline:
-                break
-    return messages
+    return [e.get("message", "") for e in hub.progress_events(user, until=until, timeout=timeout)]
 
 
 def assert_no_orphans(hub, users):
@@ -104,10 +67,10 @@ def test_controller_down_while_pending_and_running(hub, controller):
     runner, waiter = "moss01", "moss02"
     start(hub, runner, partition="long")
     running_job = hub.wait_ready(runner)["state"]["job_id"]
-    blocker = block_partition_cpu()
+    blocker = block_partition()
     try:
         start(hub, waiter, partition="cpu")
-        wait_pending_job(waiter)
+        wait_for_job(waiter)
         stop_controller()
         messages = progress_messages(hub, waiter, "not answering", timeout=30)
         assert any("The Slurm scheduler is not answering" in m for m in messages), messages
@@ -163,10 +126,10 @@ def test_job_killed_at_its_time_limit_is_noticed(hub):
 
 def test_stop_while_pending_cancels_the_job(hub):
     user = "moss05"
-    blocker = block_partition_cpu()
+    blocker = block_partition()
     try:
         start(hub, user, partition="cpu")
-        job_id = wait_pending_job(user)
+        job_id = wait_for_job(user)
         assert job_info(job_id)["JobState"] == "PENDING"
         r = hub.api("DELETE", f"/users/{user}/server")
         assert r.status_code in (202, 204)
@@ -180,10 +143,10 @@ def test_stop_while_pending_cancels_the_job(hub):
 def test_start_timeout_while_queued_cancels_and_says_why(hub_factory):
     hub = hub_factory("c.Spawner.start_timeout = 15\n")
     user = "moss06"
-    blocker = block_partition_cpu()
+    blocker = block_partition()
     try:
         start(hub, user, partition="cpu")
-        job_id = wait_pending_job(user)
+        job_id = wait_for_job(user)
         messages = progress_messages(hub, user, "still queued", timeout=40)
         final = messages[-1]
         assert f"Job {job_id} was still queued after 15 s" in final, messages
@@ -197,10 +160,10 @@ def test_start_timeout_while_queued_cancels_and_says_why(hub_factory):
 
 def test_hub_restart_while_pending_follows_the_job_to_its_server(hub):
     user = "moss07"
-    blocker = block_partition_cpu()
+    blocker = block_partition()
     try:
         start(hub, user, partition="cpu")
-        job_id = wait_pending_job(user)
+        job_id = wait_for_job(user)
         hub.stop()
         slurm("scancel", blocker)  # the job starts while the hub is down
         hub.start()
@@ -217,10 +180,10 @@ def test_hub_restart_while_pending_follows_the_job_to_its_server(hub):
 def test_hub_restart_while_pending_cancels_a_job_that_stays_queued(hub_factory):
     hub = hub_factory("c.Spawner.start_timeout = 15\nc.Spawner.http_timeout = 5\n")
     user = "moss07"
-    blocker = block_partition_cpu()
+    blocker = block_partition()
     try:
         start(hub, user, partition="cpu")
-        job_id = wait_pending_job(user)
+        job_id = wait_for_job(user)
         hub.restart()
         # Still queued after start_timeout: JupyterHub gives up on it and it is cancelled.
         hub.wait_stopped(user, timeout=60)

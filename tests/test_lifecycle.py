@@ -1,36 +1,14 @@
 """Hub restarts, shared polling, and jobs that end on their own, on the real cluster."""
 
-import json
 import re
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-import httpx
 import pytest
-from hubtools import SERVICE_TOKEN, active_jobs, job_info, slurm
+from hubtools import active_jobs, block_partition, job_info, slurm
 
 pytestmark = pytest.mark.cluster
-
-
-def progress_events(hub, user, server="", timeout=60):
-    """The events of the pending page's progress stream, until it ends."""
-    path = (
-        f"/users/{user}/server/progress"
-        if not server
-        else f"/users/{user}/servers/{server}/progress"
-    )
-    events = []
-    with httpx.stream(
-        "GET",
-        f"{hub.url}/hub/api{path}",
-        headers={"Authorization": f"token {SERVICE_TOKEN}"},
-        timeout=timeout,
-    ) as r:
-        for line in r.iter_lines():
-            if line.startswith("data:"):
-                events.append(json.loads(line[5:]))
-    return events
 
 
 def test_restart_with_running_server_keeps_it_and_submits_nothing(hub):
@@ -73,7 +51,7 @@ def test_job_that_dies_at_start_fails_the_spawn_quickly_with_its_output(hub_fact
     started = time.monotonic()
     r = hub.api("POST", f"/users/{user}/server", json={"user_options": {"partition": "long"}})
     if r.status_code == 202:
-        events = progress_events(hub, user)
+        events = hub.progress_events(user)
         failed = [e for e in events if e.get("failed")]
         assert failed, events
         message = failed[-1]["message"]
@@ -92,42 +70,11 @@ def test_job_that_dies_at_start_fails_the_spawn_quickly_with_its_output(hub_fact
 def test_progress_reports_pending_reason(hub):
     user = "moss08"
     # Take both nodes of partition cpu so that the spawn has to wait.
-    blocker = slurm(
-        "sudo",
-        "-u",
-        "moss16",
-        "sbatch",
-        "--parsable",
-        "-p",
-        "cpu",
-        "-N",
-        "2",
-        "--exclusive",
-        "-t",
-        "5",
-        "--chdir=/tmp",
-        "--output=/dev/null",
-        "--wrap",
-        "sleep 300",
-    ).strip()
+    blocker = block_partition()
     try:
         r = hub.api("POST", f"/users/{user}/server", json={"user_options": {"partition": "cpu"}})
         assert r.status_code == 202
-        deadline = time.time() + 40
-        events = []
-        with httpx.stream(
-            "GET",
-            f"{hub.url}/hub/api/users/{user}/server/progress",
-            headers={"Authorization": f"token {SERVICE_TOKEN}"},
-            timeout=60,
-        ) as stream:
-            for line in stream.iter_lines():
-                if line.startswith("data:"):
-                    events.append(json.loads(line[5:]))
-                    if "expected to start at" in events[-1].get("message", ""):
-                        break
-                if time.time() > deadline:
-                    break
+        events = hub.progress_events(user, until="expected to start at", timeout=40)
         messages = [e.get("message", "") for e in events]
         assert any(m.startswith("Job ") and "submitted to partition cpu" in m for m in messages)
         waiting = ("Pending: waiting for free resources", "Pending: waiting behind higher-priority")
@@ -151,24 +98,7 @@ def test_one_squeue_per_interval_whatever_the_number_of_servers(hub_factory):
     )
     users = [f"moss{i:02d}" for i in range(1, 9)]
     squeue = "jupyterhub_moss_slurm_commands_total"
-    blocker = slurm(
-        "sudo",
-        "-u",
-        "moss16",
-        "sbatch",
-        "--parsable",
-        "-p",
-        "cpu",
-        "-N",
-        "2",
-        "--exclusive",
-        "-t",
-        "5",
-        "--chdir=/tmp",
-        "--output=/dev/null",
-        "--wrap",
-        "sleep 300",
-    ).strip()
+    blocker = block_partition()
     try:
         with ThreadPoolExecutor(8) as pool:
             codes = list(

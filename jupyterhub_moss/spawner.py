@@ -200,6 +200,15 @@ class MOSlurmSpawner(Spawner):
         """,
     ).tag(config=True)
 
+    slurm_start_poll_interval = Float(
+        0.2,
+        help="""
+        Seconds between two ``squeue`` calls while a job runs but its server has not
+        reported its port yet (the few seconds the server takes to start). Still one
+        call for all jobs of the hub.
+        """,
+    ).tag(config=True)
+
     sinfo_cache_ttl = Float(
         30.0,
         help="""
@@ -446,6 +455,7 @@ class MOSlurmSpawner(Spawner):
             self.slurm_poll_interval,
             self.slurm_fast_poll_interval,
             self.slurm_command_timeout,
+            self.slurm_start_poll_interval,
         )
 
     def _sinfo_cache(self):

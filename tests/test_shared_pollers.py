@@ -192,3 +192,23 @@ async def test_refresh_on_a_hanging_squeue_returns_false_not_an_error(tmp_path, 
     assert await watcher.refresh() is False
     assert watcher.status("9") is None
     watcher.stop()
+
+
+async def test_quickest_pace_while_a_server_is_about_to_report(tmp_path, squeue):
+    set_jobs(tmp_path, "7|RUNNING|node1|None|N/A|moss:submit=abc")  # no port yet
+    watcher = JobWatcher(
+        squeue=squeue, interval=60, fast_interval=0.5, timeout=5, start_interval=0.1
+    )
+    watcher.watch("7", fast=True)
+    await watcher.refresh()
+    before = calls(tmp_path, "squeue")
+    await asyncio.sleep(1.05)
+    starting = calls(tmp_path, "squeue") - before
+    assert starting >= 6, starting
+    set_jobs(tmp_path, "7|RUNNING|node1|None|N/A|moss:port=4000")
+    await watcher.refresh()
+    before = calls(tmp_path, "squeue")
+    await asyncio.sleep(1.05)
+    reported = calls(tmp_path, "squeue") - before
+    assert reported <= 3, reported  # back to fast_interval (0.5 s) once the port is known
+    watcher.stop()

@@ -2,7 +2,9 @@
 
 Spawners register the jobs they care about; a single background task asks
 ``squeue`` about all of them at once, every ``interval`` seconds, or every
-``fast_interval`` seconds while any job is starting or stopping. Spawners read
+``fast_interval`` seconds while any job is starting or stopping (every
+``start_interval`` seconds for the few seconds in which a job runs but its server
+has not reported its port yet). Spawners read
 the latest answer, or wait for the next one; they never call ``squeue``
 themselves. A failed or timed-out ``squeue`` changes nothing that is known
 about a job: only a successful answer can say that a job has ended.
@@ -44,11 +46,13 @@ class JobWatcher:
         interval: float = 30.0,
         fast_interval: float = 0.5,
         timeout: float = 15.0,
+        start_interval: float | None = None,
         runner=run_command,
     ):
         self.squeue = squeue
         self.interval = interval
         self.fast_interval = fast_interval
+        self.start_interval = fast_interval if start_interval is None else start_interval
         self.timeout = timeout
         self._runner = runner
         self._watches: dict[str, _Watch] = {}
@@ -169,15 +173,23 @@ class JobWatcher:
             self._wake = asyncio.Event()
             self._task = asyncio.ensure_future(self._run())
 
-    def _wants_fast(self) -> bool:
-        return self._waiters > 0 or any(w.fast for w in self._watches.values())
+    def _next_delay(self) -> float:
+        """Seconds until the next poll: quickest while a server is about to report."""
+        fast = [job_id for job_id, watch in self._watches.items() if watch.fast]
+        for job_id in fast:
+            status = self._status.get(job_id)
+            if status is not None and status is not GONE and status.running and not status.port:
+                return self.start_interval
+        if fast or self._waiters > 0:
+            return self.fast_interval
+        return self.interval
 
     async def _run(self) -> None:
         try:
             while self._watches:
                 started = time.monotonic()
                 await self.poll_once()
-                delay = self.fast_interval if self._wants_fast() else self.interval
+                delay = self._next_delay()
                 self._wake.clear()
                 remaining = delay - (time.monotonic() - started)
                 if remaining > 0:
@@ -185,8 +197,8 @@ class JobWatcher:
                         await asyncio.wait_for(self._wake.wait(), remaining)
                     except asyncio.TimeoutError:
                         pass
-                # However often spawners ask, polls stay fast_interval apart.
-                gap = self.fast_interval - (time.monotonic() - started)
+                # However often spawners ask, polls keep their pace.
+                gap = min(delay, self.fast_interval) - (time.monotonic() - started)
                 if gap > 0:
                     await asyncio.sleep(gap)
         except asyncio.CancelledError:
@@ -273,16 +285,26 @@ class JobWatcher:
 _watchers: dict[tuple, JobWatcher] = {}
 
 
-def shared_job_watcher(squeue: str, interval: float, fast_interval: float, timeout: float):
+def shared_job_watcher(
+    squeue: str,
+    interval: float,
+    fast_interval: float,
+    timeout: float,
+    start_interval: float | None = None,
+):
     """The hub-wide watcher for these settings (one per event loop)."""
     loop = asyncio.get_running_loop()
-    key = (id(loop), squeue, float(interval), float(fast_interval), float(timeout))
+    key = (id(loop), squeue, interval, fast_interval, timeout, start_interval)
     watcher = _watchers.get(key)
     if watcher is None:
         # Forget watchers of loops that are gone (tests run several loops).
         for old_key in [k for k in _watchers if k[0] != id(loop)]:
             _watchers.pop(old_key).stop()
         watcher = _watchers[key] = JobWatcher(
-            squeue=squeue, interval=interval, fast_interval=fast_interval, timeout=timeout
+            squeue=squeue,
+            interval=interval,
+            fast_interval=fast_interval,
+            timeout=timeout,
+            start_interval=start_interval,
         )
     return watcher

@@ -13,6 +13,7 @@ MOSS_DEV_ROOT=${MOSS_DEV_ROOT:-/opt/moss-dev}
 export MOSS_DEV_ROOT
 
 MOSS_HUB_VERSIONS="jh6=6.1.1" "$repo/dev/setup.sh"
+"$repo/dev/cancel-leftovers.sh"
 
 if ! command -v wrk >/dev/null 2>&1; then
     apt-get update -qq

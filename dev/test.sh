@@ -19,6 +19,8 @@ export MOSS_REQUIRE_CLUSTER=1
 export PYTHONDONTWRITEBYTECODE=1
 export PATH="$MOSS_DEV_ROOT/node/node_modules/.bin:$PATH"
 
+"$here/cancel-leftovers.sh"
+
 echo "== lint (ruff)"
 lint_paths=$(ls -d jupyterhub_moss tests bench dev 2>/dev/null || true)
 "$MOSS_DEV_ROOT/jh6/bin/ruff" check $lint_paths

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Cancel the jobs of the demo and test users (moss-demo, moss01 .. moss16).
+# The tests and benchmarks count and time jobs on the local cluster; jobs that
+# an interrupted run, a benchmark or the demo left behind would fill its nodes.
+set -uo pipefail
+users=$(echo moss-demo moss{01..16} | tr ' ' ,)
+leftover=$(squeue -h -o %i -u "$users" 2>/dev/null)
+if [ -n "$leftover" ]; then
+    echo "[cluster] cancelling jobs left by an earlier run: $(echo $leftover)"
+    scancel $leftover || true
+    for _ in $(seq 1 60); do
+        [ -z "$(squeue -h -o %i -u "$users" 2>/dev/null)" ] && break
+        sleep 0.5
+    done
+fi
+exit 0

@@ -3,7 +3,9 @@ user may use, the shared ``sinfo`` cache and the user's previous choices."""
 
 from __future__ import annotations
 
+import json
 import os
+from collections import OrderedDict
 from functools import lru_cache
 
 import jinja2
@@ -146,16 +148,47 @@ def form_context(
     }
 
 
+_RENDERED: OrderedDict[tuple, str] = OrderedDict()
+_RENDERED_MAX = 512
+
+
 async def render_options_form(spawner) -> str:
-    """HTML of the options form for ``spawner``'s user (JupyterHub's ``options_form``)."""
+    """HTML of the options form for ``spawner``'s user (JupyterHub's ``options_form``).
+
+    The page is the same for everyone with the same partitions, previous choices
+    and ``sinfo`` answer: it is rendered once for them and kept (a few hundred at
+    most), so that page views cost little more than JupyterHub's own page.
+    """
     views = await spawner.partition_views()
     orm_spawner = getattr(spawner, "orm_spawner", None)
     previous = orm_spawner.user_options if orm_spawner is not None else None
+    snapshot = spawner.sinfo_snapshot()
+    hub_base = spawner.hub.base_url if getattr(spawner, "hub", None) else "/hub/"
+    template_paths = _admin_template_paths(spawner)
+    try:
+        previous_key = json.dumps(previous, sort_keys=True, default=repr)
+    except (TypeError, ValueError):
+        previous_key = repr(previous)
+    key = (
+        spawner.partitions_fingerprint(),
+        id(snapshot),
+        snapshot.fetched_at if snapshot is not None else None,
+        tuple((name, view.available) for name, view in views.items()),
+        previous_key,
+        spawner.default_url or "",
+        tuple(sorted(spawner.allowed_sbatch_options.items())),
+        hub_base,
+        template_paths,
+        float(spawner.sinfo_cache_ttl),
+    )
+    html = _RENDERED.get(key)
+    if html is not None:
+        _RENDERED.move_to_end(key)
+        return html
+
     context = form_context(
         views, previous, spawner.default_url or "", spawner.allowed_sbatch_options
     )
-    snapshot = spawner.sinfo_snapshot()
-    hub_base = spawner.hub.base_url if getattr(spawner, "hub", None) else "/hub/"
     context.update(
         static_url=f"{hub_base}moss/static/",
         version=__version__,
@@ -171,5 +204,9 @@ async def render_options_form(spawner) -> str:
         "resources_url": f"{hub_base}api/moss/resources",
         "refresh_seconds": max(float(spawner.sinfo_cache_ttl), 5.0),
     }
-    env = _environment(_admin_template_paths(spawner))
-    return env.get_template("moss_form.html").render(context)
+    env = _environment(template_paths)
+    html = env.get_template("moss_form.html").render(context)
+    _RENDERED[key] = html
+    while len(_RENDERED) > _RENDERED_MAX:
+        _RENDERED.popitem(last=False)
+    return html

@@ -8,6 +8,7 @@ modules (``options``, ``partitions``, ``slurm``, ``form``).
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import pwd
 import re
@@ -481,9 +482,32 @@ class MOSlurmSpawner(Spawner):
         prefix = [word.replace("{username}", self._username) for word in self.exec_prefix]
         return prefix + argv
 
+    _validated_partitions = None
+    _partitions_fingerprint = ""
+
+    @observe("partitions")
+    def _partitions_changed(self, change):
+        self._validated_partitions = None
+
+    def configured_partitions(self):
+        """The admin's partitions, validated (once per spawner)."""
+        if self._validated_partitions is None:
+            self._validated_partitions = validate_partitions(self.partitions)
+            self._partitions_fingerprint = json.dumps(
+                {name: p.model_dump() for name, p in self._validated_partitions.items()},
+                sort_keys=True,
+                default=repr,
+            )
+        return self._validated_partitions
+
+    def partitions_fingerprint(self) -> str:
+        """A text that changes whenever the validated partitions do."""
+        self.configured_partitions()
+        return self._partitions_fingerprint
+
     async def partition_views(self):
         """The partitions this user may use, merged with the shared ``sinfo`` cache."""
-        partitions = validate_partitions(self.partitions)
+        partitions = self.configured_partitions()
         allowed = await self._allowed_partitions()
         if allowed is not None:
             partitions = {n: p for n, p in partitions.items() if n in allowed}

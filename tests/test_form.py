@@ -1,0 +1,95 @@
+"""The options form as rendered in the hub process: kept pages never leak between
+users, and follow the admin's partitions and each new ``sinfo`` answer."""
+
+import asyncio
+import dataclasses
+import copy
+import json
+import re
+import time
+from types import SimpleNamespace
+
+from test_partitions import SEED, SINFO
+
+from jupyterhub_moss.form import render_options_form
+from jupyterhub_moss.partitions import merge_partitions, validate_partitions
+from jupyterhub_moss.slurm.sinfo import SinfoSnapshot, parse_sinfo
+
+
+class FormSpawner:
+    """The parts of a spawner that the form reads, without a hub or a cluster."""
+
+    def __init__(self, partitions, snapshot, previous=None):
+        self.partitions = partitions
+        self.snapshot = snapshot
+        self.orm_spawner = SimpleNamespace(user_options=previous)
+        self.hub = SimpleNamespace(base_url="/hub/")
+        self.config = SimpleNamespace()
+        self.default_url = ""
+        self.allowed_sbatch_options = {}
+        self.sinfo_cache_ttl = 30
+
+    def partitions_fingerprint(self):
+        return json.dumps(self.partitions, sort_keys=True)
+
+    def sinfo_snapshot(self):
+        return self.snapshot
+
+    async def partition_views(self):
+        return merge_partitions(validate_partitions(self.partitions), self.snapshot.partitions)
+
+
+def page_data(html: str) -> dict:
+    match = re.search(r'<script type="application/json" id="moss-data">(.*?)</script>', html, re.S)
+    assert match, "the page carries its data"
+    return json.loads(match.group(1))
+
+
+def render(spawner) -> str:
+    return asyncio.run(render_options_form(spawner))
+
+
+def snapshot() -> SinfoSnapshot:
+    return SinfoSnapshot(parse_sinfo(SINFO), time.monotonic())
+
+
+def test_each_user_gets_their_own_previous_choice():
+    shared = snapshot()
+    first = FormSpawner(SEED, shared, {"partition": "cpu", "nprocs": 14, "runtime": "2:00:00"})
+    second = FormSpawner(SEED, shared, {"partition": "long", "nprocs": 3, "runtime": "5:30:00"})
+    nobody = FormSpawner(SEED, shared)
+
+    pages = [render(first), render(second), render(nobody), render(first)]
+    states = [page_data(html)["state"] for html in pages]
+    assert states[0]["simple"]["nprocs"] == 14 and states[0]["tab"] == "simple"
+    assert states[1]["advanced"]["partition"] == "long" and states[1]["tab"] == "advanced"
+    assert states[1]["advanced"]["minutes"] == 30
+    assert states[2]["simple"]["nprocs"] == 1
+    assert pages[3] == pages[0]
+
+
+def test_a_changed_partition_config_shows_at_once():
+    shared = snapshot()
+    before = render(FormSpawner(SEED, shared))
+    changed = copy.deepcopy(SEED)
+    changed["cpu"]["description"] = "Renamed <b>partition</b>"
+    after = render(FormSpawner(changed, shared))
+    assert "Renamed" not in before
+    assert "Renamed &lt;b&gt;partition&lt;/b&gt;" in after
+
+
+def test_a_new_sinfo_answer_shows_its_numbers():
+    first = snapshot()
+    html = render(FormSpawner(SEED, first))
+    busy = parse_sinfo(SINFO)
+    cpu = busy["cpu"]
+    busy["cpu"] = dataclasses.replace(cpu, cpus_idle=1)
+    later = SinfoSnapshot(busy, first.fetched_at + 31)
+    html_later = render(FormSpawner(SEED, later))
+
+    def idle(page):
+        parts = {p["name"]: p for p in page_data(page)["partitions"]}
+        return parts["cpu"]["resources"]["cpus_idle"]
+
+    assert idle(html) == parse_sinfo(SINFO)["cpu"].cpus_idle == 56
+    assert idle(html_later) == 1

@@ -2,8 +2,8 @@
 users, and follow the admin's partitions and each new ``sinfo`` answer."""
 
 import asyncio
-import dataclasses
 import copy
+import dataclasses
 import json
 import re
 import time

@@ -210,6 +210,26 @@ class MOSlurmSpawner(Spawner):
         """,
     ).tag(config=True)
 
+    slurm_pending_poll_interval = Float(
+        5.0,
+        help="""
+        Seconds between two ``squeue`` calls once every starting job has been pending
+        for ``slurm_pending_grace`` seconds (waiting for free nodes, behind other jobs):
+        such a job may wait for hours, and the controller need not be asked twice a
+        second meanwhile. A job that starts is then seen within this time.
+        Set it to ``slurm_fast_poll_interval`` to keep the quick pace.
+        """,
+    ).tag(config=True)
+
+    slurm_pending_grace = Float(
+        30.0,
+        help="""
+        Seconds a job is followed at ``slurm_fast_poll_interval`` after it is first
+        seen pending, before polls slow down to ``slurm_pending_poll_interval``. Most
+        jobs on a partition with free nodes start well within it.
+        """,
+    ).tag(config=True)
+
     sinfo_cache_ttl = Float(
         30.0,
         help="""
@@ -457,6 +477,8 @@ class MOSlurmSpawner(Spawner):
             self.slurm_fast_poll_interval,
             self.slurm_command_timeout,
             self.slurm_start_poll_interval,
+            self.slurm_pending_poll_interval,
+            self.slurm_pending_grace,
         )
 
     def _sinfo_cache(self):
@@ -746,8 +768,12 @@ class MOSlurmSpawner(Spawner):
         while True:
             if self.job_id != job_id or job_id not in watcher.watched:
                 raise user_error(f"Job {job_id} is no longer followed.", reason="job_forgotten")
-            ok = await watcher.refresh()
-            if not ok:
+            # No later than the deadline, even at the slower pace of a long-pending job.
+            timeout = min(watcher.refresh_timeout, max(deadline - time.monotonic(), 0) + 0.5)
+            ok = await watcher.refresh(timeout=timeout, job_id=job_id)
+            if not ok and watcher.last_error is None and time.monotonic() > deadline:
+                pass  # the deadline came before the next poll: said below
+            elif not ok:
                 if unreachable_since is None:
                     unreachable_since = time.monotonic()
                 self._report(

@@ -212,3 +212,85 @@ async def test_quickest_pace_while_a_server_is_about_to_report(tmp_path, squeue)
     reported = calls(tmp_path, "squeue") - before
     assert reported <= 3, reported  # back to fast_interval (0.5 s) once the port is known
     watcher.stop()
+
+
+async def test_long_pending_jobs_are_polled_at_the_slower_pace(tmp_path, squeue):
+    set_jobs(tmp_path, "7|PENDING|(null)|Resources|N/A|moss:submit=abc")
+    watcher = JobWatcher(
+        squeue=squeue,
+        interval=60,
+        fast_interval=0.1,
+        timeout=5,
+        pending_interval=1.0,
+        pending_grace=0.6,
+    )
+    watcher.watch("7", fast=True)
+
+    async def follow(job_id):  # what a starting spawner does
+        while True:
+            await watcher.refresh(job_id=job_id)
+
+    follower = asyncio.ensure_future(follow("7"))
+    await asyncio.sleep(0.05)
+    before = calls(tmp_path, "squeue")
+    await asyncio.sleep(0.5)
+    early = calls(tmp_path, "squeue") - before
+    assert early >= 3, early  # within the grace period: fast_interval
+    await asyncio.sleep(0.6)
+    before = calls(tmp_path, "squeue")
+    await asyncio.sleep(2.05)
+    late = calls(tmp_path, "squeue") - before
+    assert 1 <= late <= 3, late  # pending for longer than the grace: pending_interval
+
+    # A new job is asked about at once, not at the slower pace.
+    set_jobs(
+        tmp_path,
+        "7|PENDING|(null)|Resources|N/A|moss:submit=abc",
+        "8|PENDING|(null)|None|N/A|moss:submit=def",
+    )
+    before = calls(tmp_path, "squeue")
+    asked = time.monotonic()
+    watcher.watch("8", fast=True)
+    while watcher.status("8") is None and time.monotonic() - asked < 5:
+        await asyncio.sleep(0.01)
+    assert time.monotonic() - asked < 0.5
+    assert watcher.status("8").state == "PENDING"
+    assert calls(tmp_path, "squeue") > before
+
+    # Someone waiting for any job (a stop, a restarted hub) gets the quick pace.
+    set_jobs(tmp_path, "7|PENDING|(null)|Resources|N/A|moss:submit=abc")
+    watcher.forget("8")
+    await asyncio.sleep(1.2)
+    before = calls(tmp_path, "squeue")
+    for _ in range(5):
+        await watcher.refresh()
+    assert calls(tmp_path, "squeue") - before >= 5
+    follower.cancel()
+    watcher.stop()
+
+
+async def test_a_job_that_starts_leaves_the_slower_pace(tmp_path, squeue):
+    set_jobs(tmp_path, "7|PENDING|(null)|Priority|N/A|moss:submit=abc")
+    watcher = JobWatcher(
+        squeue=squeue,
+        interval=60,
+        fast_interval=0.1,
+        timeout=5,
+        start_interval=0.05,
+        pending_interval=30,
+        pending_grace=0.2,
+    )
+    watcher.watch("7", fast=True)
+    await watcher.refresh(job_id="7")
+    await asyncio.sleep(0.4)  # now long pending: the next poll is 30 s away
+    set_jobs(tmp_path, "7|RUNNING|node1|None|N/A|moss:submit=abc")
+    with pytest.raises(asyncio.TimeoutError):
+        await asyncio.wait_for(asyncio.shield(watcher.refresh(job_id="7")), 1.0)
+    # A stop or a restarted hub asking brings the quick pace back, and a running
+    # job whose server has not reported keeps it.
+    assert await watcher.refresh()
+    assert watcher.status("7").running
+    before = calls(tmp_path, "squeue")
+    await asyncio.sleep(0.55)
+    assert calls(tmp_path, "squeue") - before >= 5
+    watcher.stop()

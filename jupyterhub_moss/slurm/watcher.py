@@ -4,7 +4,9 @@ Spawners register the jobs they care about; a single background task asks
 ``squeue`` about all of them at once, every ``interval`` seconds, or every
 ``fast_interval`` seconds while any job is starting or stopping (every
 ``start_interval`` seconds for the few seconds in which a job runs but its server
-has not reported its port yet). Spawners read
+has not reported its port yet). Once every starting job has been pending for
+``pending_grace`` seconds, polls slow down to every ``pending_interval`` seconds:
+a job that waits for free nodes may wait for hours. Spawners read
 the latest answer, or wait for the next one; they never call ``squeue``
 themselves. A failed or timed-out ``squeue`` changes nothing that is known
 about a job: only a successful answer can say that a job has ended.
@@ -15,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -35,6 +38,7 @@ class _Watch:
     on_finished: Callable[[JobStatus], object] | None = None
     notified: bool = False
     seen: bool = False  # listed by a successful squeue at least once
+    pending_since: float | None = None  # monotonic time it was first seen PENDING
 
 
 class JobWatcher:
@@ -47,12 +51,16 @@ class JobWatcher:
         fast_interval: float = 0.5,
         timeout: float = 15.0,
         start_interval: float | None = None,
+        pending_interval: float | None = None,
+        pending_grace: float = 30.0,
         runner=run_command,
     ):
         self.squeue = squeue
         self.interval = interval
         self.fast_interval = fast_interval
         self.start_interval = fast_interval if start_interval is None else start_interval
+        self.pending_interval = fast_interval if pending_interval is None else pending_interval
+        self.pending_grace = pending_grace
         self.timeout = timeout
         self._runner = runner
         self._watches: dict[str, _Watch] = {}
@@ -61,7 +69,8 @@ class JobWatcher:
         self._wake: asyncio.Event | None = None
         self._poll_done: asyncio.Event | None = None
         self._callbacks: set[asyncio.Future] = set()
-        self._waiters = 0
+        #: the jobs that callers of refresh() wait for (None: any job)
+        self._waiting: Counter[str | None] = Counter()
         #: monotonic time at which the last poll (successful or not) finished
         self.last_poll_finished = 0.0
         #: monotonic time at which the last successful poll finished
@@ -118,19 +127,32 @@ class JobWatcher:
     def watched(self) -> list[str]:
         return list(self._watches)
 
-    async def refresh(self, after: float | None = None, timeout: float | None = None) -> bool:
+    @property
+    def refresh_timeout(self) -> float:
+        """Long enough for a poll under way and a full next one."""
+        return 2 * self.timeout + max(self.fast_interval, self.pending_interval) + 5
+
+    async def refresh(
+        self,
+        after: float | None = None,
+        timeout: float | None = None,
+        job_id: str | None = None,
+    ) -> bool:
         """Wait for a poll that finishes after ``after`` (default: now); return whether
         it succeeded. Concurrent callers share the same poll.
 
+        The poll comes at once, unless the caller waits for ``job_id`` only and that
+        job has been pending for long: then it comes at the slower pending pace.
         Never raises on a slow or failing Slurm: it returns False after ``timeout``
-        (default: long enough for a poll under way and a full next one).
+        (default: :attr:`refresh_timeout`).
         """
         if after is None:
             after = time.monotonic()
         if timeout is None:
-            timeout = 2 * self.timeout + self.fast_interval + 5
+            timeout = self.refresh_timeout
         deadline = time.monotonic() + timeout
-        self._waiters += 1
+        key = None if job_id is None else str(job_id)
+        self._waiting[key] += 1
         try:
             while self.last_poll_finished <= after:
                 if not self._watches:
@@ -148,7 +170,9 @@ class JobWatcher:
                 except asyncio.TimeoutError:
                     return False
         finally:
-            self._waiters -= 1
+            self._waiting[key] -= 1
+            if self._waiting[key] <= 0:
+                del self._waiting[key]
         return self.last_success_finished > after
 
     # -- the loop -------------------------------------------------------------
@@ -173,34 +197,49 @@ class JobWatcher:
             self._wake = asyncio.Event()
             self._task = asyncio.ensure_future(self._run())
 
+    def _long_pending(self, job_id: str | None, now: float) -> bool:
+        watch = self._watches.get(job_id) if job_id is not None else None
+        return (
+            watch is not None
+            and watch.pending_since is not None
+            and now - watch.pending_since >= self.pending_grace
+        )
+
     def _next_delay(self) -> float:
-        """Seconds until the next poll: quickest while a server is about to report."""
+        """Seconds between the last poll and the next: quickest while a server is about
+        to report, quick while jobs start or stop or someone waits, slower once all
+        that is left to wait for is jobs long pending."""
         fast = [job_id for job_id, watch in self._watches.items() if watch.fast]
         for job_id in fast:
             status = self._status.get(job_id)
             if status is not None and status is not GONE and status.running and not status.port:
                 return self.start_interval
-        if fast or self._waiters > 0:
+        now = time.monotonic()
+        if any(not self._long_pending(job_id, now) for job_id in [*fast, *self._waiting]):
             return self.fast_interval
+        if fast or self._waiting:
+            return max(self.fast_interval, min(self.pending_interval, self.interval))
         return self.interval
+
+    async def _pause(self, started: float) -> None:
+        """Wait until the next poll is due. A wake (a new job, a caller waiting)
+        reckons again when that is; however often spawners ask, polls keep their pace."""
+        while self._watches:
+            remaining = started + self._next_delay() - time.monotonic()
+            if remaining <= 0:
+                return
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), remaining)
+            except asyncio.TimeoutError:
+                return
 
     async def _run(self) -> None:
         try:
             while self._watches:
                 started = time.monotonic()
                 await self.poll_once()
-                delay = self._next_delay()
-                self._wake.clear()
-                remaining = delay - (time.monotonic() - started)
-                if remaining > 0:
-                    try:
-                        await asyncio.wait_for(self._wake.wait(), remaining)
-                    except asyncio.TimeoutError:
-                        pass
-                # However often spawners ask, polls keep their pace.
-                gap = min(delay, self.fast_interval) - (time.monotonic() - started)
-                if gap > 0:
-                    await asyncio.sleep(gap)
+                await self._pause(started)
         except asyncio.CancelledError:
             raise
         except Exception:  # pragma: no cover - a bug; keep the hub alive
@@ -251,6 +290,11 @@ class JobWatcher:
                 status = jobs.get(job_id, GONE)
                 if status is not GONE:
                     entry.seen = True
+                if status is not GONE and status.state == "PENDING":
+                    if entry.pending_since is None:
+                        entry.pending_since = time.monotonic()
+                else:
+                    entry.pending_since = None
                 self._status[job_id] = status
         finished = time.monotonic()
         self.last_poll_finished = finished
@@ -291,10 +335,21 @@ def shared_job_watcher(
     fast_interval: float,
     timeout: float,
     start_interval: float | None = None,
+    pending_interval: float | None = None,
+    pending_grace: float = 30.0,
 ):
     """The hub-wide watcher for these settings (one per event loop)."""
     loop = asyncio.get_running_loop()
-    key = (id(loop), squeue, interval, fast_interval, timeout, start_interval)
+    key = (
+        id(loop),
+        squeue,
+        interval,
+        fast_interval,
+        timeout,
+        start_interval,
+        pending_interval,
+        pending_grace,
+    )
     watcher = _watchers.get(key)
     if watcher is None:
         # Forget watchers of loops that are gone (tests run several loops).
@@ -306,5 +361,7 @@ def shared_job_watcher(
             fast_interval=fast_interval,
             timeout=timeout,
             start_interval=start_interval,
+            pending_interval=pending_interval,
+            pending_grace=pending_grace,
         )
     return watcher

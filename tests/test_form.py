@@ -36,7 +36,9 @@ class FormSpawner:
         return self.snapshot
 
     async def partition_views(self):
-        return merge_partitions(validate_partitions(self.partitions), self.snapshot.partitions)
+        snap = self.snapshot
+        resources = snap.partitions if (snap.ok or snap.partitions) else None
+        return merge_partitions(validate_partitions(self.partitions), resources, snap.error)
 
 
 def page_data(html: str) -> dict:
@@ -93,3 +95,16 @@ def test_a_new_sinfo_answer_shows_its_numbers():
 
     assert idle(html) == parse_sinfo(SINFO)["cpu"].cpus_idle == 56
     assert idle(html_later) == 1
+
+
+def test_text_from_slurm_renders_as_text():
+    # sinfo's error output reaches the page when the controller does not answer.
+    evil = "</script><script>window.pwned = 1</script>\"'&<b>bold</b>"
+    broken = SinfoSnapshot({}, time.monotonic(), error=evil)
+    html = render(FormSpawner(SEED, broken))
+    assert "<script>window.pwned" not in html
+    assert "<b>bold</b>" not in html
+    assert "The Slurm controller did not answer: &lt;/script&gt;" in html
+    # The page's data still parses; the admin's limits keep the partitions usable.
+    data = page_data(html)
+    assert [p["available"] for p in data["partitions"]] == [True, True, True]

@@ -114,7 +114,7 @@ class MOSlurmSpawner(Spawner):
     @validate("partitions")
     def _validate_partitions(self, proposal):
         try:
-            validate_partitions(proposal.value)
+            self._keep_partitions(validate_partitions(proposal.value))
         except PartitionConfigError as e:
             raise TraitError(str(e)) from None
         return proposal.value
@@ -507,19 +507,18 @@ class MOSlurmSpawner(Spawner):
     _validated_partitions = None
     _partitions_fingerprint = ""
 
-    @observe("partitions")
-    def _partitions_changed(self, change):
-        self._validated_partitions = None
+    def _keep_partitions(self, validated) -> None:
+        self._validated_partitions = validated
+        self._partitions_fingerprint = json.dumps(
+            {name: p.model_dump() for name, p in validated.items()},
+            sort_keys=True,
+            default=repr,
+        )
 
     def configured_partitions(self):
-        """The admin's partitions, validated (once per spawner)."""
-        if self._validated_partitions is None:
-            self._validated_partitions = validate_partitions(self.partitions)
-            self._partitions_fingerprint = json.dumps(
-                {name: p.model_dump() for name, p in self._validated_partitions.items()},
-                sort_keys=True,
-                default=repr,
-            )
+        """The admin's partitions, as validated when they were set."""
+        if self._validated_partitions is None:  # never set: the default
+            self._keep_partitions(validate_partitions(self.partitions))
         return self._validated_partitions
 
     def partitions_fingerprint(self) -> str:

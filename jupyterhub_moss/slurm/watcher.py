@@ -340,28 +340,20 @@ def shared_job_watcher(
 ):
     """The hub-wide watcher for these settings (one per event loop)."""
     loop = asyncio.get_running_loop()
-    key = (
-        id(loop),
-        squeue,
-        interval,
-        fast_interval,
-        timeout,
-        start_interval,
-        pending_interval,
-        pending_grace,
-    )
+    settings = {
+        "squeue": squeue,
+        "interval": interval,
+        "fast_interval": fast_interval,
+        "timeout": timeout,
+        "start_interval": start_interval,
+        "pending_interval": pending_interval,
+        "pending_grace": pending_grace,
+    }
+    key = (id(loop), *settings.values())
     watcher = _watchers.get(key)
     if watcher is None:
         # Forget watchers of loops that are gone (tests run several loops).
         for old_key in [k for k in _watchers if k[0] != id(loop)]:
             _watchers.pop(old_key).stop()
-        watcher = _watchers[key] = JobWatcher(
-            squeue=squeue,
-            interval=interval,
-            fast_interval=fast_interval,
-            timeout=timeout,
-            start_interval=start_interval,
-            pending_interval=pending_interval,
-            pending_grace=pending_grace,
-        )
+        watcher = _watchers[key] = JobWatcher(**settings)
     return watcher

@@ -18,7 +18,6 @@ import time
 
 from jupyterhub.spawner import Spawner
 from sqlalchemy.orm import object_session
-from tornado import web
 from traitlets import (
     Callable,
     Dict,
@@ -26,6 +25,7 @@ from traitlets import (
     Integer,
     List,
     TraitError,
+    Tuple,
     Unicode,
     Union,
     default,
@@ -43,18 +43,17 @@ from .options import (
     validate_options,
 )
 from .partitions import PartitionConfigError, merge_partitions, validate_partitions
-from .slurm.cancels import ALREADY_GONE, shared_cancel_retries
-from .slurm.reasons import describe_pending
-from .slurm.runner import SlurmCommandError, run_command
+from .slurm.job import ServerJob, command_environment, keeps_environment
 from .slurm.script import (
-    JobRequest,
     UnsafeValue,
     build_job_request,
     default_template,
+    job_command,
+    job_environment,
     render_batch_script,
 )
 from .slurm.sinfo import shared_sinfo_cache, sinfo_argv
-from .slurm.squeue import SUBMIT_COMMENT, new_marker, parse_squeue, squeue_user_argv
+from .slurm.squeue import SUBMIT_COMMENT
 from .slurm.watcher import GONE, shared_job_watcher
 
 __all__ = ["MOSlurmSpawner"]
@@ -163,7 +162,41 @@ class MOSlurmSpawner(Spawner):
                 shlex.split(value),
             )
             value = shlex.split(value)
+        if keeps_environment(value):
+            self.log.warning(
+                "MOSlurmSpawner.exec_prefix %r keeps the hub's environment for the commands "
+                "it runs. The spawner gives sbatch and scancel an environment of their own, so "
+                "no variable of the hub reaches a job; still, prefer one that resets it, "
+                "such as sudo without -E.",
+                value,
+            )
         return list(value)
+
+    server_port_range = Tuple(
+        Integer(),
+        Integer(),
+        default_value=(32768, 60999),
+        help="""
+        The ports, lowest and highest, a job's server may listen on and the hub will
+        route to. The job picks a free one in this range. A job reports its port
+        through its comment, which its owner (and Slurm operators) can rewrite: a
+        port outside the range is refused, so that no job can point the hub at one
+        of the hub's own ports when the hub's host is also a compute node.
+        The default is Linux's range of ephemeral ports. Example::
+
+            c.MOSlurmSpawner.server_port_range = (40000, 49999)
+        """,
+    ).tag(config=True)
+
+    @validate("server_port_range")
+    def _validate_server_port_range(self, proposal):
+        low, high = proposal.value
+        if not 1024 <= low <= high <= 65535:
+            raise TraitError(
+                f"MOSlurmSpawner.server_port_range: {proposal.value!r} must be two ports "
+                "(lowest, highest) from 1024 to 65535, the lowest first"
+            )
+        return (int(low), int(high))
 
     slurm_bin_dir = Unicode(
         "",
@@ -425,7 +458,7 @@ class MOSlurmSpawner(Spawner):
             self.job_node = state.get("job_node")
             port = state.get("job_port")
             self.job_port = int(port) if isinstance(port, int) else None
-            self._watcher().watch(self.job_id, on_finished=self._job_finished)
+            self._job().watch(self.job_id, on_finished=self._job_finished)
 
     def get_state(self):
         state = super().get_state()
@@ -473,6 +506,7 @@ class MOSlurmSpawner(Spawner):
     def _watcher(self):
         return shared_job_watcher(
             self._slurm("squeue"),
+            self._slurm("scontrol"),
             self.slurm_poll_interval,
             self.slurm_fast_poll_interval,
             self.slurm_command_timeout,
@@ -604,59 +638,42 @@ class MOSlurmSpawner(Spawner):
         if self._progress_changed is not None:
             self._progress_changed.set()
 
-    def _job_request(self, options: UserOptions, partition, token: str = "") -> JobRequest:
+    def _home(self) -> str:
         try:
-            home = pwd.getpwnam(self._username).pw_dir
+            return pwd.getpwnam(self._username).pw_dir
         except KeyError:
             raise user_error(
                 f"There is no system account named {self._username!r} on the hub machine, "
                 "so no Slurm job can be submitted for it.",
                 reason="no_account",
             ) from None
-        return build_job_request(
-            options,
-            partition.gpu,
-            username=self._username,
-            servername=self.name,
-            home=home,
-            job_name=self.job_name,
-            job_output=self.job_output,
-            job_workdir=self.job_workdir,
-            comment=f"{SUBMIT_COMMENT}{token}" if token else None,
-        )
-
-    def _job_env(self, options: UserOptions) -> dict[str, str]:
-        env = {k: v for k, v in self.get_env().items() if re.match(r"^[A-Za-z_][A-Za-z0-9_]*\Z", k)}
-        # Set by the job itself once it has chosen a port.
-        env.pop("JUPYTERHUB_SERVICE_URL", None)
-        if options.default_url:
-            env["JUPYTERHUB_DEFAULT_URL"] = options.default_url
-        if options.root_dir:
-            env["JUPYTERHUB_ROOT_DIR"] = options.root_dir
-        return env
-
-    def _job_command(self, venv: str) -> list[str]:
-        cmd = list(self.cmd or ["jupyterhub-singleuser"])
-        if "/" not in cmd[0]:
-            # JupyterHub >= 5.2 passes no PATH: start the partition's own server.
-            cmd[0] = os.path.join(venv, cmd[0])
-        # Fail, rather than move to another port than the one reported to the hub.
-        return cmd + ["--ServerApp.port_retries=0"] + list(self.get_args())
 
     def batch_script_for(self, options: UserOptions, partition, token: str = "") -> str:
         """The batch script that ``start()`` would submit for ``options``.
 
         ``token`` marks the job (in its comment) until its server reports its port.
         """
+        request = build_job_request(
+            options,
+            partition.gpu,
+            username=self._username,
+            servername=self.name,
+            home=self._home(),
+            job_name=self.job_name,
+            job_output=self.job_output,
+            job_workdir=self.job_workdir,
+            comment=f"{SUBMIT_COMMENT}{token}" if token else None,
+        )
         try:
             return render_batch_script(
-                self._job_request(options, partition, token),
-                env=self._job_env(options),
+                request,
+                env=job_environment(self.get_env(), options),
                 venv=partition.venv,
-                cmd=self._job_command(partition.venv.rstrip("/")),
+                cmd=job_command(self.cmd, partition.venv, self.get_args()),
                 service_path=self.server.base_url if self.server else "/",
                 ip=self.ip,
                 port=self.port or 0,
+                port_range=self.server_port_range,
                 prologue=self.prologue,
                 epilogue=self.epilogue,
                 extra_directives=self.sbatch_directives,
@@ -667,63 +684,29 @@ class MOSlurmSpawner(Spawner):
                 f"A value cannot be used in the batch script: {e}", reason="invalid_options"
             ) from None
 
-    async def _submit(self, script: str, token: str) -> str:
-        """Submit the script as the user, record the job id at once, and return it.
-
-        Runs as a task of its own, shielded from a cancelled start(): a job that
-        Slurm accepted is always recorded. If sbatch does not answer in time, the job
-        it may have submitted is looked up by its comment and cancelled.
-        """
-        argv = self._as_user([self._slurm("sbatch"), "--parsable"])
+    def _job(self) -> ServerJob:
+        """The Slurm side of this server: submitting, following and cancelling its job."""
         try:
-            result = await run_command(argv, input=script, timeout=self.slurm_command_timeout)
-        except SlurmCommandError as e:
-            self.log.error("sbatch failed for %s: %s", self._log_name, e)
-            if e.timed_out:
-                await self._cancel_unrecorded(token)
-                message = "Slurm did not answer the job submission in time; please try again."
-            else:
-                message = f"Slurm refused the job: {e.reason}"
-            raise user_error(message, reason="sbatch_failed", log_message=str(e)) from None
-        job_id = result.stdout.strip().split(";", 1)[0]
-        if not _JOB_ID.match(job_id):
-            await self._cancel_unrecorded(token)
-            raise user_error(
-                "Slurm did not return a job id for the submission.",
-                reason="sbatch_failed",
-                log_message=f"sbatch printed {result.stdout[:200]!r}",
-            )
+            home = pwd.getpwnam(self._username).pw_dir
+        except KeyError:
+            home = None
+        return ServerJob(
+            username=self._username,
+            log_name=self._log_name,
+            watcher=self._watcher(),
+            as_user=self._as_user,
+            env=command_environment(home, self._username, self.slurm_bin_dir),
+            slurm=self._slurm,
+            timeout=self.slurm_command_timeout,
+            report=self._report,
+            port_range=self.server_port_range,
+        )
+
+    def _record_job(self, job_id: str) -> None:
+        """A job Slurm accepted: never forgotten, whatever happens next."""
         self.job_id = job_id
         self._save_state_now()
-        self._watcher().watch(job_id, fast=True, on_finished=self._job_finished)
-        return job_id
-
-    async def _cancel_unrecorded(self, token: str) -> None:
-        """Cancel the user's job submitted with ``token`` whose id sbatch did not give."""
-        marker = new_marker()
-        argv = squeue_user_argv(self._username, marker, self._slurm("squeue"))
-        comment = f"{SUBMIT_COMMENT}{token}"
-        try:
-            result = await run_command(argv, timeout=self.slurm_command_timeout)
-            jobs = parse_squeue(result.stdout, marker)
-        except (SlurmCommandError, ValueError) as e:
-            self.log.error(
-                "Could not look for a job of %s submitted with comment %s, which may be left "
-                "in Slurm: %s",
-                self._log_name,
-                comment,
-                e,
-            )
-            return
-        for job_id, status in jobs.items():
-            if status.comment == comment:
-                self.log.warning(
-                    "Cancelling job %s of %s, submitted unrecorded", job_id, self._log_name
-                )
-                try:
-                    await self._cancel(job_id)
-                except web.HTTPError as e:
-                    self.log.error("Could not cancel job %s: %s", job_id, e)
+        self._job().watch(job_id, fast=True, on_finished=self._job_finished)
 
     async def start(self):
         started = time.monotonic()
@@ -737,13 +720,18 @@ class MOSlurmSpawner(Spawner):
             partition = views[options.partition]
             token = secrets.token_hex(8)
             script = self.batch_script_for(options, partition, token)
+            job = self._job()
             self._report("Submitting the job to Slurm", 10)
-            self._submission = asyncio.ensure_future(self._submit(script, token))
+            # A task of its own, shielded from a cancelled start(): a job that
+            # Slurm accepted is always recorded.
+            self._submission = asyncio.ensure_future(job.submit(script, token, self._record_job))
             job_id = await asyncio.shield(self._submission)
             self._report(f"Job {job_id} submitted to partition {options.partition}", 20)
             # Stop a little before JupyterHub's own timeout, to say why.
             deadline = started + max(self.start_timeout - 2, 1)
-            node, port = await self._wait_for_server(job_id, deadline)
+            node, port = await job.wait_for_server(
+                job_id, deadline, lambda: self.job_id == job_id, self.start_timeout
+            )
         finally:
             self._starting = False
             if self.job_id:
@@ -754,111 +742,6 @@ class MOSlurmSpawner(Spawner):
         self.job_port = port
         self._report(f"Server running on {node}, port {port}", 100)
         return (self.node_address.format(node=node), port)
-
-    async def _wait_for_server(self, job_id: str, deadline: float) -> tuple[str, int]:
-        """Follow the job until its server has reported its port.
-
-        Raises a user-facing error when the job ends first, when it is no longer this
-        spawner's job, or at ``deadline`` (a ``time.monotonic()`` value).
-        """
-        watcher = self._watcher()
-        unreachable_since = None
-        status = None
-        while True:
-            if self.job_id != job_id or job_id not in watcher.watched:
-                raise user_error(f"Job {job_id} is no longer followed.", reason="job_forgotten")
-            # No later than the deadline, even at the slower pace of a long-pending job.
-            timeout = min(watcher.refresh_timeout, max(deadline - time.monotonic(), 0) + 0.5)
-            ok = await watcher.refresh(timeout=timeout, job_id=job_id)
-            if not ok and watcher.last_error is None and time.monotonic() > deadline:
-                pass  # the deadline came before the next poll: said below
-            elif not ok:
-                if unreachable_since is None:
-                    unreachable_since = time.monotonic()
-                self._report(
-                    f"The Slurm scheduler is not answering ({watcher.last_error}); still trying"
-                )
-            else:
-                unreachable_since = None
-                status = watcher.status(job_id)
-                if status is GONE and not watcher.was_seen(job_id):
-                    raise user_error(
-                        f"Slurm accepted job {job_id} but does not list it to the hub. "
-                        "Please tell the administrators (is PrivateData=jobs set for the "
-                        "hub's account?).",
-                        reason="job_hidden",
-                        status_code=500,
-                    )
-                if status is GONE or (status is not None and status.finished):
-                    raise await self._job_failed(job_id, status)
-                if status is not None and status.waiting:
-                    self._report(describe_pending(status.reason, status.start_time), 30)
-                elif status is not None and status.running:
-                    if status.port and status.node:
-                        return status.node, status.port
-                    self._report(f"Job {job_id} running on {status.node}: starting Jupyter", 60)
-                elif status is not None:
-                    self._report(f"Job {job_id} is {status.state.lower()}", 40)
-            if time.monotonic() > deadline:
-                raise self._start_timed_out(job_id, status, unreachable_since)
-
-    def _start_timed_out(self, job_id, status, unreachable_since):
-        waited = int(self.start_timeout)
-        if unreachable_since is not None:
-            message = (
-                f"The Slurm scheduler was unreachable for the last "
-                f"{int(time.monotonic() - unreachable_since)} s, so job {job_id} could not be "
-                f"followed; it will be cancelled. Please try again later."
-            )
-        elif status is not None and status.waiting:
-            message = (
-                f"Job {job_id} was still queued after {waited} s "
-                f"({describe_pending(status.reason, status.start_time)}) and has been cancelled. "
-                "Try a partition with free resources, fewer cores or a shorter run time."
-            )
-        else:
-            message = (
-                f"The server of job {job_id} did not start within {waited} s; "
-                "the job has been cancelled."
-            )
-        return user_error(message, reason="timeout", status_code=500)
-
-    async def _job_failed(self, job_id, status):
-        """The error for a job that ended before its server came up."""
-        state = "ended" if status is GONE else f"ended ({status.state})"
-        tail, exit_code = await self._job_output_tail(job_id)
-        message = f"Job {job_id} {state} before the server started"
-        if exit_code:
-            message += f", exit code {exit_code}"
-        message += "."
-        if tail:
-            message += "\nLast lines of the job's output:\n" + tail
-        return user_error(message, reason="job_ended", status_code=500)
-
-    async def _job_output_tail(self, job_id: str, lines: int = 20) -> tuple[str, str | None]:
-        """The last lines of the job's output file, read as the user."""
-        try:
-            result = await run_command(
-                [self._slurm("scontrol"), "show", "job", job_id, "--oneliner"],
-                timeout=self.slurm_command_timeout,
-            )
-        except SlurmCommandError as e:
-            self.log.warning("Could not look up job %s: %s", job_id, e)
-            return "", None
-        fields = dict(re.findall(r"(\w+)=(\S*)", result.stdout))
-        path = fields.get("StdOut")
-        exit_code = fields.get("ExitCode")
-        if not path or not path.startswith("/"):
-            return "", exit_code
-        try:
-            tail = await run_command(
-                self._as_user(["tail", "-n", str(lines), path]), timeout=10, check=True
-            )
-        except SlurmCommandError as e:
-            self.log.warning("Could not read the output of job %s: %s", job_id, e)
-            return "", exit_code
-        text = tail.stdout.strip()
-        return text[-4000:], exit_code
 
     async def progress(self):
         seen = 0
@@ -894,7 +777,7 @@ class MOSlurmSpawner(Spawner):
         if self._starting:
             return None
         watcher = self._watcher()
-        watcher.watch(self.job_id, on_finished=self._job_finished)
+        self._job().watch(self.job_id, on_finished=self._job_finished)
         status = watcher.status(self.job_id)
         if status is None:
             # Nothing known yet (e.g. just after a hub restart): ask once.
@@ -935,15 +818,17 @@ class MOSlurmSpawner(Spawner):
         does not is left to JupyterHub, which then stops it (and so cancels the job).
         """
         if self.job_id and not (self.job_node and self.job_port) and not self._starting:
-            self.log.info(
-                "Job %s of %s is still starting; waiting for it", self.job_id, self._log_name
-            )
+            job_id = self.job_id
+            self.log.info("Job %s of %s is still starting; waiting for it", job_id, self._log_name)
             try:
-                node, port = await self._wait_for_server(
-                    self.job_id, time.monotonic() + self.start_timeout
+                node, port = await self._job().wait_for_server(
+                    job_id,
+                    time.monotonic() + self.start_timeout,
+                    lambda: self.job_id == job_id,
+                    self.start_timeout,
                 )
             except Exception as e:
-                self.log.warning("Job %s of %s did not start: %s", self.job_id, self._log_name, e)
+                self.log.warning("Job %s of %s did not start: %s", job_id, self._log_name, e)
             else:
                 self.job_node, self.job_port = node, port
                 self._save_state_now()
@@ -963,48 +848,10 @@ class MOSlurmSpawner(Spawner):
         if not job_id:
             return
         self._stopping = True
-        watcher = self._watcher()
-        watcher.watch(job_id, fast=True)
         try:
-            await self._cancel(job_id)
-            deadline = time.monotonic() + self.stop_timeout
-            while time.monotonic() < deadline:
-                if await watcher.refresh():
-                    status = watcher.status(job_id)
-                    if status is GONE or (status is not None and status.finished):
-                        self.log.info("Job %s of %s has ended", job_id, self._log_name)
-                        return
-            self.log.warning(
-                "Job %s of %s was cancelled but Slurm still lists it after %i s",
-                job_id,
-                self._log_name,
-                self.stop_timeout,
-            )
+            await self._job().cancel_and_wait(job_id, self.stop_timeout)
         finally:
             self._stopping = False
-            watcher.set_fast(job_id, False)
-
-    async def _cancel(self, job_id: str) -> None:
-        argv = self._as_user([self._slurm("scancel"), job_id])
-        error = None
-        for attempt in range(3):
-            try:
-                await run_command(argv, timeout=self.slurm_command_timeout)
-                return
-            except SlurmCommandError as e:
-                if any(text in e.stderr for text in ALREADY_GONE):
-                    return
-                error = e
-                self.log.warning("scancel %s failed (attempt %i): %s", job_id, attempt + 1, e)
-                await asyncio.sleep(1 + 2 * attempt)
-        # JupyterHub forgets the server even so: keep trying in the background.
-        shared_cancel_retries().add(job_id, argv)
-        raise user_error(
-            f"Could not cancel Slurm job {job_id}: {error.reason}",
-            reason="scancel_failed",
-            status_code=500,
-            log_message=str(error),
-        )
 
 
 async def _apply_user_options(spawner, user_options):

@@ -118,6 +118,7 @@ class Hub:
         preamble: str = "",
         venv: Path = HUB_VENV,
         spawner_config: str | None = None,
+        env: dict[str, str] | None = None,
     ):
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -130,6 +131,7 @@ class Hub:
         self.preamble = preamble
         self.venv = Path(venv)
         self.spawner_config = spawner_config
+        self.extra_env = dict(env or {})
         self.proc: subprocess.Popen | None = None
         self.log_path = self.workdir / "jupyterhub.log"
         self._log_offset = 0
@@ -195,6 +197,7 @@ class Hub:
         (self.workdir / "jupyterhub_config.py").write_text(self.config_text())
         env = dict(os.environ)
         env["PATH"] = f"{DEV_ROOT}/node/node_modules/.bin:{self.venv}/bin:{env.get('PATH', '')}"
+        env.update(self.extra_env)
         log = open(self.log_path, "a")  # noqa: SIM115 - owned by the process
         self._log_offset = self.log_path.stat().st_size
         self.proc = subprocess.Popen(

@@ -1,6 +1,8 @@
 """Hub restarts, shared polling, and jobs that end on their own, on the real cluster."""
 
+import json
 import re
+import sqlite3
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -87,7 +89,10 @@ def test_progress_reports_pending_reason(hub):
         slurm("scancel", blocker, check=False)
 
 
-def test_one_squeue_per_interval_whatever_the_number_of_servers(hub_factory):
+def test_one_slurm_query_per_interval_whatever_the_number_of_servers(hub_factory):
+    """Each poll of the shared watcher is one process for all the hub's jobs: one
+    scontrol (each job by its id), or on Slurm >= 23.02 for running servers, one
+    squeue --only-job-state."""
     hub = hub_factory(
         """
         c.MOSlurmSpawner.slurm_poll_interval = 3.0
@@ -97,7 +102,11 @@ def test_one_squeue_per_interval_whatever_the_number_of_servers(hub_factory):
         """
     )
     users = [f"moss{i:02d}" for i in range(1, 9)]
-    squeue = "jupyterhub_moss_slurm_commands_total"
+
+    def queries():
+        total = "jupyterhub_moss_slurm_commands_total"
+        return hub.metric(total, command="scontrol") + hub.metric(total, command="squeue")
+
     blocker = block_partition()
     try:
         with ThreadPoolExecutor(8) as pool:
@@ -114,12 +123,12 @@ def test_one_squeue_per_interval_whatever_the_number_of_servers(hub_factory):
                 )
             )
         assert codes == [202] * 8
-        # Eight jobs pending: quick polls, still one squeue for all of them.
+        # Eight jobs pending: quick polls, still one query for all of them.
         time.sleep(1)
         assert all(len(active_jobs(u)) == 1 for u in users)
-        before = hub.metric(squeue, command="squeue")
+        before = queries()
         time.sleep(6)
-        pending_calls = hub.metric(squeue, command="squeue") - before
+        pending_calls = queries() - before
         assert 6 <= pending_calls <= 6 / 0.5 + 2, pending_calls
     finally:
         slurm("scancel", blocker, check=False)
@@ -127,12 +136,12 @@ def test_one_squeue_per_interval_whatever_the_number_of_servers(hub_factory):
     for user in users:
         hub.wait_ready(user, timeout=150)
     time.sleep(4)  # quick polls end once no job is starting
-    before = hub.metric(squeue, command="squeue")
+    before = queries()
     time.sleep(12)
-    running_calls = hub.metric(squeue, command="squeue") - before
+    running_calls = queries() - before
     assert 2 <= running_calls <= 12 / 3 + 1, running_calls
     print(
-        f"squeue calls with 8 servers: {pending_calls:.0f} in 6 s pending, "
+        f"Slurm queries with 8 servers: {pending_calls:.0f} in 6 s pending, "
         f"{running_calls:.0f} in 12 s running"
     )
     with ThreadPoolExecutor(8) as pool:
@@ -140,3 +149,38 @@ def test_one_squeue_per_interval_whatever_the_number_of_servers(hub_factory):
     for user in users:
         hub.wait_stopped(user, timeout=60)
         assert active_jobs(user) == []
+
+
+def test_a_stored_job_id_naming_another_users_job_is_not_taken_as_the_server(hub):
+    """After a controller lost its state, job ids start again: the id a hub kept for
+    one user's server can then name another user's job. Here moss14 runs a job
+    that looks like a server (running, a port in its comment), and moss13's stored
+    job id is made to name it."""
+    owner, other = "moss13", "moss14"
+    theirs = slurm(
+        "sudo", "-u", other, "sbatch", "--parsable", "-p", "cpu", "-t", "10",
+        "--comment=moss:port=40123", "--chdir=/tmp", "--output=/dev/null",
+        "--wrap", "sleep 600",
+    ).strip()  # fmt: skip
+    r = hub.api("POST", f"/users/{owner}/server", json={"user_options": {"partition": "cpu"}})
+    assert r.status_code in (201, 202)
+    mine = hub.wait_ready(owner)["state"]["job_id"]
+    assert job_info(theirs)["JobState"] == "RUNNING"
+
+    hub.stop()
+    slurm("scancel", mine)  # the owner's job is lost ...
+    db = sqlite3.connect(hub.workdir / "jupyterhub.sqlite")
+    with db:  # ... and its id now names the other user's job
+        db.execute(
+            "UPDATE spawners SET state = ? WHERE user_id = (SELECT id FROM users WHERE name = ?)",
+            (json.dumps({"job_id": theirs, "job_node": "node1", "job_port": 40123}), owner),
+        )
+    db.close()
+    hub.start()
+
+    hub.wait_stopped(owner, timeout=30)
+    log = hub.log(since_start=True)
+    assert f"Job {theirs} belongs to {other}, not {owner}" in log
+    # Not this user's to stop either: the other user's job runs on, uncancelled.
+    assert job_info(theirs)["JobState"] == "RUNNING"
+    assert f"scancel {theirs} failed" not in log

@@ -22,9 +22,19 @@ DATA = Path(__file__).parent / "data"
 
 def fake_command(tmp_path, name, body):
     path = tmp_path / name
-    path.write_text(f"#!/bin/bash\necho run >> {tmp_path}/{name}.calls\n{body}\n")
+    path.write_text(f'#!/bin/bash\necho "run $*" >> {tmp_path}/{name}.calls\n{body}\n')
     path.chmod(path.stat().st_mode | stat.S_IXUSR)
     return str(path)
+
+
+def polls(tmp_path):
+    """Polls made so far: one scontrol run each."""
+    return calls(tmp_path, "scontrol")
+
+
+def argvs(tmp_path, name) -> list[str]:
+    f = tmp_path / f"{name}.calls"
+    return f.read_text().splitlines() if f.exists() else []
 
 
 def calls(tmp_path, name):
@@ -32,26 +42,83 @@ def calls(tmp_path, name):
     return len(f.read_text().splitlines()) if f.exists() else 0
 
 
-# A squeue that answers from a file of "id|state|node|reason|start|comment" lines,
-# with the record marker taken from its --format argument.
-SQUEUE = r"""
+# Fake Slurm commands answering from a file of "id|state|node|reason|start|comment"
+# lines (a 7th field names the owner; moss01 if left out). "mode" makes them fail.
+FAKE_MODES = r"""
 mode=$(cat "$(dirname "$0")/mode")
 case "$mode" in
-down) echo "squeue: error: Unable to contact slurm controller (connect failure)" >&2; exit 1 ;;
+down) echo "error: Unable to contact slurm controller (connect failure)" >&2; exit 1 ;;
 slow) sleep 5 ;;
-unknown) echo "slurm_load_jobs error: Invalid job id specified" >&2; exit 1 ;;
 esac
+jobs="$(dirname "$0")/jobs"
+"""
+
+# scontrol --local --oneliner, reading "show job ID" / "show hostnames MARKER" lines.
+SCONTROL = (
+    FAKE_MODES
+    + r"""
+while read -r verb what arg; do
+    echo "scontrol: $verb $what $arg"
+    if [ "$what" = hostnames ]; then echo "$arg"; continue; fi
+    found=
+    [ "$mode" = unknown ] || found=$(grep "^$arg|" "$jobs")
+    if [ -z "$found" ]; then
+        echo "slurm_load_jobs error: Invalid job id specified" >&2; continue
+    fi
+    IFS='|' read -r id state node reason start comment user <<<"$found"
+    printf 'JobId=%s JobName=jupyter UserId=%s(1002) GroupId=g(1) JobState=%s Reason=%s ' \
+        "$id" "${user:-moss01}" "$state" "$reason"
+    printf 'StartTime=%s NodeList=%s BatchHost=%s Comment=%s StdOut=/tmp/x\n' \
+        "$start" "$node" "$node" "$comment"
+done
+"""
+)
+
+# squeue: --version, --only-job-state, or one job's details with a record marker.
+SQUEUE = (
+    FAKE_MODES
+    + r"""
+if [ "$1" = --version ]; then cat "$(dirname "$0")/version"; exit 0; fi
+if [ "$1" = --only-job-state ]; then
+    ids=",${@: -3:1},"
+    while IFS='|' read -r id state rest; do
+        case "$ids" in *",$id,"*) echo "$id|$state" ;; esac
+    done < "$jobs"
+    exit 0
+fi
 fmt=${@: -1}
 marker=${fmt%%%*}
-while IFS= read -r line; do printf '%s%s\n' "$marker" "$line"; done < "$(dirname "$0")/jobs"
+id=${@: -3:1}
+found=$(grep "^$id|" "$jobs")
+if [ -z "$found" ] || [ "$mode" = unknown ]; then
+    echo "slurm_load_jobs error: Invalid job id specified" >&2; exit 1
+fi
+IFS='|' read -r id state node reason start comment user <<<"$found"
+printf '%s%s|%s|%s|%s|%s|%s|%s\n' "$marker" "$id" "$state" "$node" "$reason" "$start" \
+    "${user:-moss01}" "$comment"
 """
+)
 
 
 @pytest.fixture
-def squeue(tmp_path):
+def slurm_version(tmp_path):
+    """The version the fake squeue reports: 22.05 unless a test sets another."""
+    (tmp_path / "version").write_text("slurm 22.05.8\n")
+    return tmp_path / "version"
+
+
+@pytest.fixture
+def squeue(tmp_path, slurm_version):
     (tmp_path / "mode").write_text("ok")
     (tmp_path / "jobs").write_text("")
+    fake_command(tmp_path, "scontrol", SCONTROL)
     return fake_command(tmp_path, "squeue", SQUEUE)
+
+
+def watcher_for(squeue_path, **kwargs) -> JobWatcher:
+    """A watcher using the fake squeue and scontrol of the same folder."""
+    scontrol = str(Path(squeue_path).parent / "scontrol")
+    return JobWatcher(squeue=squeue_path, scontrol=scontrol, **kwargs)
 
 
 def set_jobs(tmp_path, *lines, mode="ok"):
@@ -60,7 +127,7 @@ def set_jobs(tmp_path, *lines, mode="ok"):
 
 
 async def test_failed_or_slow_squeue_never_means_gone(tmp_path, squeue):
-    watcher = JobWatcher(squeue=squeue, interval=60, fast_interval=0.05, timeout=1)
+    watcher = watcher_for(squeue, interval=60, fast_interval=0.05, timeout=1)
     watcher.watch("11")
     set_jobs(tmp_path, "11|RUNNING|node1|None|N/A|moss:port=4000")
     assert await watcher.refresh()
@@ -82,32 +149,32 @@ async def test_failed_or_slow_squeue_never_means_gone(tmp_path, squeue):
 async def test_one_squeue_serves_all_concurrent_waiters(tmp_path, squeue):
     ids = [str(i) for i in range(100, 116)]
     set_jobs(tmp_path, *(f"{i}|PENDING||Resources|N/A|" for i in ids))
-    watcher = JobWatcher(squeue=squeue, interval=60, fast_interval=0.2, timeout=5)
+    watcher = watcher_for(squeue, interval=60, fast_interval=0.2, timeout=5)
     for job_id in ids:
         watcher.watch(job_id, fast=True)
     await watcher.refresh()
-    before = calls(tmp_path, "squeue")
+    before = polls(tmp_path)
     results = await asyncio.gather(*(watcher.refresh() for _ in ids))
     assert all(results)
-    assert calls(tmp_path, "squeue") - before <= 2
+    assert polls(tmp_path) - before <= 2
     assert all(watcher.status(i).waiting for i in ids)
     watcher.stop()
 
 
 async def test_polls_stay_at_the_interval(tmp_path, squeue):
     set_jobs(tmp_path, "7|RUNNING|node1|None|N/A|moss:port=4000")
-    watcher = JobWatcher(squeue=squeue, interval=0.5, fast_interval=0.1, timeout=5)
+    watcher = watcher_for(squeue, interval=0.5, fast_interval=0.1, timeout=5)
     for job_id in ("7", "8", "9"):
         watcher.watch(job_id)
     await asyncio.sleep(0.1)
-    before = calls(tmp_path, "squeue")
+    before = polls(tmp_path)
     await asyncio.sleep(2.1)
-    slow = calls(tmp_path, "squeue") - before
+    slow = polls(tmp_path) - before
     assert 3 <= slow <= 6, slow
     watcher.set_fast("7", True)
-    before = calls(tmp_path, "squeue")
+    before = polls(tmp_path)
     await asyncio.sleep(1.05)
-    fast = calls(tmp_path, "squeue") - before
+    fast = polls(tmp_path) - before
     assert 6 <= fast <= 12, fast
     assert watcher.status("8") is GONE
     watcher.stop()
@@ -116,7 +183,7 @@ async def test_polls_stay_at_the_interval(tmp_path, squeue):
 async def test_finished_job_calls_back_once(tmp_path, squeue):
     seen = []
     set_jobs(tmp_path, "5|RUNNING|node1|None|N/A|moss:port=4000")
-    watcher = JobWatcher(squeue=squeue, interval=60, fast_interval=0.05, timeout=5)
+    watcher = watcher_for(squeue, interval=60, fast_interval=0.05, timeout=5)
     watcher.watch("5", on_finished=seen.append)
     await watcher.refresh()
     assert seen == []
@@ -166,7 +233,7 @@ async def test_sinfo_failure_keeps_last_answer_and_is_not_retried_by_every_reade
 
 
 async def test_refresh_without_jobs_waits_instead_of_spinning(squeue):
-    watcher = JobWatcher(squeue=squeue, interval=60, fast_interval=0.2, timeout=5)
+    watcher = watcher_for(squeue, interval=60, fast_interval=0.2, timeout=5)
     started = time.monotonic()
     assert await watcher.refresh() is False
     assert time.monotonic() - started >= 0.2
@@ -174,7 +241,7 @@ async def test_refresh_without_jobs_waits_instead_of_spinning(squeue):
 
 async def test_forgetting_the_last_job_wakes_its_waiters(tmp_path, squeue):
     set_jobs(tmp_path, "9|RUNNING|node1|None|N/A|", mode="slow")  # squeue takes 5 s
-    watcher = JobWatcher(squeue=squeue, interval=60, fast_interval=0.1, timeout=10)
+    watcher = watcher_for(squeue, interval=60, fast_interval=0.1, timeout=10)
     watcher.watch("9")
     waiter = asyncio.ensure_future(watcher.refresh(timeout=30))
     await asyncio.sleep(0.3)
@@ -187,7 +254,7 @@ async def test_forgetting_the_last_job_wakes_its_waiters(tmp_path, squeue):
 
 async def test_refresh_on_a_hanging_squeue_returns_false_not_an_error(tmp_path, squeue):
     set_jobs(tmp_path, "9|RUNNING|node1|None|N/A|", mode="slow")
-    watcher = JobWatcher(squeue=squeue, interval=60, fast_interval=0.1, timeout=1)
+    watcher = watcher_for(squeue, interval=60, fast_interval=0.1, timeout=1)
     watcher.watch("9")
     assert await watcher.refresh() is False
     assert watcher.status("9") is None
@@ -196,28 +263,26 @@ async def test_refresh_on_a_hanging_squeue_returns_false_not_an_error(tmp_path, 
 
 async def test_quickest_pace_while_a_server_is_about_to_report(tmp_path, squeue):
     set_jobs(tmp_path, "7|RUNNING|node1|None|N/A|moss:submit=abc")  # no port yet
-    watcher = JobWatcher(
-        squeue=squeue, interval=60, fast_interval=0.5, timeout=5, start_interval=0.1
-    )
+    watcher = watcher_for(squeue, interval=60, fast_interval=0.5, timeout=5, start_interval=0.1)
     watcher.watch("7", fast=True)
     await watcher.refresh()
-    before = calls(tmp_path, "squeue")
+    before = polls(tmp_path)
     await asyncio.sleep(1.05)
-    starting = calls(tmp_path, "squeue") - before
+    starting = polls(tmp_path) - before
     assert starting >= 6, starting
     set_jobs(tmp_path, "7|RUNNING|node1|None|N/A|moss:port=4000")
     await watcher.refresh()
-    before = calls(tmp_path, "squeue")
+    before = polls(tmp_path)
     await asyncio.sleep(1.05)
-    reported = calls(tmp_path, "squeue") - before
+    reported = polls(tmp_path) - before
     assert reported <= 3, reported  # back to fast_interval (0.5 s) once the port is known
     watcher.stop()
 
 
 async def test_long_pending_jobs_are_polled_at_the_slower_pace(tmp_path, squeue):
     set_jobs(tmp_path, "7|PENDING|(null)|Resources|N/A|moss:submit=abc")
-    watcher = JobWatcher(
-        squeue=squeue,
+    watcher = watcher_for(
+        squeue,
         interval=60,
         fast_interval=0.1,
         timeout=5,
@@ -232,14 +297,14 @@ async def test_long_pending_jobs_are_polled_at_the_slower_pace(tmp_path, squeue)
 
     follower = asyncio.ensure_future(follow("7"))
     await asyncio.sleep(0.05)
-    before = calls(tmp_path, "squeue")
+    before = polls(tmp_path)
     await asyncio.sleep(0.5)
-    early = calls(tmp_path, "squeue") - before
+    early = polls(tmp_path) - before
     assert early >= 3, early  # within the grace period: fast_interval
     await asyncio.sleep(0.6)
-    before = calls(tmp_path, "squeue")
+    before = polls(tmp_path)
     await asyncio.sleep(2.05)
-    late = calls(tmp_path, "squeue") - before
+    late = polls(tmp_path) - before
     assert 1 <= late <= 3, late  # pending for longer than the grace: pending_interval
 
     # A new job is asked about at once, not at the slower pace.
@@ -248,31 +313,31 @@ async def test_long_pending_jobs_are_polled_at_the_slower_pace(tmp_path, squeue)
         "7|PENDING|(null)|Resources|N/A|moss:submit=abc",
         "8|PENDING|(null)|None|N/A|moss:submit=def",
     )
-    before = calls(tmp_path, "squeue")
+    before = polls(tmp_path)
     asked = time.monotonic()
     watcher.watch("8", fast=True)
     while watcher.status("8") is None and time.monotonic() - asked < 5:
         await asyncio.sleep(0.01)
     assert time.monotonic() - asked < 0.5
     assert watcher.status("8").state == "PENDING"
-    assert calls(tmp_path, "squeue") > before
+    assert polls(tmp_path) > before
 
     # Someone waiting for any job (a stop, a restarted hub) gets the quick pace.
     set_jobs(tmp_path, "7|PENDING|(null)|Resources|N/A|moss:submit=abc")
     watcher.forget("8")
     await asyncio.sleep(1.2)
-    before = calls(tmp_path, "squeue")
+    before = polls(tmp_path)
     for _ in range(5):
         await watcher.refresh()
-    assert calls(tmp_path, "squeue") - before >= 5
+    assert polls(tmp_path) - before >= 5
     follower.cancel()
     watcher.stop()
 
 
 async def test_a_job_that_starts_leaves_the_slower_pace(tmp_path, squeue):
     set_jobs(tmp_path, "7|PENDING|(null)|Priority|N/A|moss:submit=abc")
-    watcher = JobWatcher(
-        squeue=squeue,
+    watcher = watcher_for(
+        squeue,
         interval=60,
         fast_interval=0.1,
         timeout=5,
@@ -290,7 +355,85 @@ async def test_a_job_that_starts_leaves_the_slower_pace(tmp_path, squeue):
     # job whose server has not reported keeps it.
     assert await watcher.refresh()
     assert watcher.status("7").running
-    before = calls(tmp_path, "squeue")
+    before = polls(tmp_path)
     await asyncio.sleep(0.55)
-    assert calls(tmp_path, "squeue") - before >= 5
+    assert polls(tmp_path) - before >= 5
+    watcher.stop()
+
+
+async def test_each_poll_asks_for_jobs_by_id_never_for_the_job_table(tmp_path, squeue):
+    ids = [str(i) for i in range(100, 116)]
+    set_jobs(tmp_path, *(f"{i}|RUNNING|node1|None|N/A|moss:port={4000 + int(i)}" for i in ids))
+    watcher = watcher_for(squeue, interval=60, fast_interval=0.05, timeout=5)
+    for job_id in ids:
+        watcher.watch(job_id, owner="moss01")
+    for _ in range(3):
+        assert await watcher.refresh()
+    assert all(watcher.status(i).port == 4000 + int(i) for i in ids)
+    # One scontrol per poll, one "show job" (a single-job request) per job ...
+    assert 3 <= polls(tmp_path) <= 4
+    # ... and no squeue listing several jobs in detail (that sends the whole table).
+    for line in argvs(tmp_path, "squeue"):
+        assert "--only-job-state" in line or "," not in line.split("--jobs ")[-1].split()[0]
+    watcher.stop()
+
+
+async def test_another_users_job_under_the_same_id_counts_as_gone(tmp_path, squeue):
+    ended = []
+    set_jobs(tmp_path, "5|RUNNING|node1|None|N/A|moss:port=4000|moss02")
+    watcher = watcher_for(squeue, interval=60, fast_interval=0.05, timeout=5)
+    watcher.watch("5", owner="moss01", on_finished=ended.append)
+    assert await watcher.refresh()
+    assert watcher.status("5") is GONE
+    assert ended == [GONE]
+    # The same answer about the owner's own job is taken as it is.
+    watcher.watch("6", owner="moss02")
+    set_jobs(tmp_path, "6|RUNNING|node1|None|N/A|moss:port=4000|moss02")
+    assert await watcher.refresh()
+    assert watcher.status("6").running and watcher.status("6").user == "moss02"
+    watcher.stop()
+
+
+async def test_a_record_faking_its_fields_is_asked_again_through_squeue(tmp_path, squeue):
+    # The owner's comment repeats "UserId=": scontrol's record is ambiguous.
+    set_jobs(tmp_path, "8|RUNNING|node1|None|N/A|x UserId=moss01(1002)|moss03")
+    watcher = watcher_for(squeue, interval=60, fast_interval=0.05, timeout=5)
+    watcher.watch("8", owner="moss01")
+    assert await watcher.refresh()
+    assert calls(tmp_path, "squeue") == 1  # the one job, asked again by id
+    assert watcher.status("8") is GONE  # squeue says whose it really is
+    watcher.stop()
+
+
+@pytest.mark.parametrize("version, state_only", [("22.05.8", False), ("24.11.5", True)])
+async def test_running_servers_are_asked_for_their_state_alone_where_slurm_can(
+    tmp_path, squeue, slurm_version, version, state_only
+):
+    slurm_version.write_text(f"slurm {version}\n")
+    set_jobs(
+        tmp_path,
+        "7|RUNNING|node1|None|N/A|moss:port=4000",
+        "8|PENDING|(null)|Resources|N/A|moss:submit=abc",
+    )
+    watcher = watcher_for(squeue, interval=60, fast_interval=0.05, timeout=5)
+    watcher.watch("7", owner="moss01")
+    watcher.watch("8", owner="moss01")
+    assert await watcher.refresh()  # first answer: in detail, owners checked
+    for _ in range(3):
+        assert await watcher.refresh()
+    state_calls = [a for a in argvs(tmp_path, "squeue") if "--only-job-state" in a]
+    details = [a for a in argvs(tmp_path, "scontrol")]
+    if state_only:
+        # The running server by its state; the pending job still in detail.
+        assert len(state_calls) >= 3 and all(a.split()[-3] == "7" for a in state_calls)
+        assert len(details) >= 4
+    else:
+        assert state_calls == []
+    assert watcher.status("7").port == 4000 and watcher.status("8").waiting
+
+    # A state that changes brings a detailed look, in the same poll.
+    set_jobs(tmp_path, "7|TIMEOUT|node1|None|N/A|moss:port=4000", "8|RUNNING|node2|None|N/A|")
+    assert await watcher.refresh()
+    assert watcher.status("7").state == "TIMEOUT" and watcher.status("7").user == "moss01"
+    assert watcher.status("8").running
     watcher.stop()

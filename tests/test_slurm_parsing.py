@@ -6,8 +6,22 @@ from pathlib import Path
 
 import pytest
 
+from jupyterhub_moss.slurm.scontrol import (
+    AMBIGUOUS,
+    parse_show_jobs,
+    show_jobs_argv,
+    show_jobs_input,
+)
+from jupyterhub_moss.slurm.scontrol import new_marker as new_scontrol_marker
 from jupyterhub_moss.slurm.sinfo import parse_gres, parse_sinfo, sinfo_argv
-from jupyterhub_moss.slurm.squeue import new_marker, parse_squeue, squeue_argv
+from jupyterhub_moss.slurm.squeue import (
+    new_marker,
+    parse_job_states,
+    parse_slurm_version,
+    parse_squeue,
+    squeue_argv,
+    squeue_states_argv,
+)
 from jupyterhub_moss.slurm.timefmt import UNLIMITED
 
 DATA = Path(__file__).parent / "data"
@@ -108,6 +122,7 @@ def test_squeue_states_ports_and_reasons():
     marker = new_marker()
     jobs = parse_squeue(_recorded_squeue(marker), marker)
     assert jobs["17"].running and jobs["17"].port == 51019 and jobs["17"].node == "node3"
+    assert jobs["17"].user == "moss01" and jobs["22"].user == "moss03"
     assert jobs["18"].waiting and jobs["18"].reason == "Resources"
     assert jobs["18"].start_time == datetime(2026, 11, 28, 3, 0)
     assert jobs["18"].node is None and jobs["18"].port is None
@@ -131,10 +146,81 @@ def test_squeue_without_marker_is_refused():
         parse_squeue("17|RUNNING|node3|None|N/A|\n", new_marker())
 
 
-def test_squeue_argv():
+def test_squeue_argv_asks_for_one_job_by_id():
     marker = new_marker()
-    argv = squeue_argv(["12", "3", "12"], marker)
-    assert argv[argv.index("--jobs") + 1] == "3,12"
-    assert argv[-1].startswith(marker)
+    argv = squeue_argv("12", marker)
+    # One id: slurmctld looks up that job alone instead of sending its whole table.
+    assert argv[argv.index("--jobs") + 1] == "12"
+    assert argv[-1].startswith(marker) and argv[-1].endswith("|%u|%k")
     assert "--states=all" in argv
     assert new_marker() != marker
+
+
+def test_state_only_query_and_its_output():
+    argv = squeue_states_argv(["12", "3", "12"])
+    assert "--only-job-state" in argv
+    assert argv[argv.index("--jobs") + 1] == "3,12"
+    assert parse_job_states("3|RUNNING\n12|PENDING\n") == {"3": "RUNNING", "12": "PENDING"}
+    with pytest.raises(ValueError):
+        parse_job_states("3|RUNNING x\n")
+
+
+@pytest.mark.parametrize(
+    "text, version",
+    [("slurm 22.05.8\n", (22, 5)), ("slurm 24.11.5\n", (24, 11)), ("slurm-wlm 25.05.0-1", (25, 5))],
+)
+def test_slurm_version(text, version):
+    assert parse_slurm_version(text) == version
+
+
+def _recorded_scontrol(marker):
+    out = (DATA / "scontrol_show_jobs.txt").read_text().replace("@M@", marker)
+    return out, (DATA / "scontrol_show_jobs.err").read_text()
+
+
+RECORDED_IDS = ["4", "5", "99999", "6", "7"]
+
+
+def test_scontrol_batch_reads_each_job_by_id():
+    assert show_jobs_argv("/opt/slurm/bin/scontrol")[:2] == ["/opt/slurm/bin/scontrol", "--local"]
+    marker = new_scontrol_marker()
+    text = show_jobs_input(["4", "5"], marker)
+    assert text == f"show job 4\nshow hostnames {marker}\nshow job 5\nshow hostnames {marker}\n"
+    with pytest.raises(ValueError):
+        show_jobs_input(["4\nshow job 5"], marker)
+    assert marker.endswith("z")  # scontrol would read trailing digits as a number
+
+
+def test_scontrol_batch_states_owners_and_ports():
+    """Recorded on the local cluster: job 4 runs with a port, 5 is held, 99999 is
+    unknown, 6's owner renamed it to fake another owner, 7's owner wrote a fake
+    marker and a fake record of job 4 into its comment."""
+    out, err = _recorded_scontrol("@M@")
+    jobs = parse_show_jobs(out, err, RECORDED_IDS, "@M@")
+    assert jobs["4"].running and jobs["4"].port == 40001 and jobs["4"].node == "node4"
+    assert jobs["4"].user == "moss01"
+    assert jobs["5"].waiting and jobs["5"].reason == "JobHeldUser" and jobs["5"].user == "moss02"
+    assert jobs["5"].node is None and jobs["5"].start_time is None
+    assert jobs["99999"] is None
+    # A name repeating "UserId=": not believed, asked about again elsewhere.
+    assert jobs["6"] == AMBIGUOUS
+    # The comment's fake record of job 4 stays inside job 7's part: job 4 still runs
+    # (above), and job 7 has only said something of itself.
+    assert jobs["7"].user == "moss04" and jobs["7"].running
+
+
+def test_scontrol_batch_failures_are_never_read_as_gone():
+    out, err = _recorded_scontrol("@M@")
+    # The controller not answering: nothing may be concluded.
+    down = "scontrol: error: Unable to contact slurm controller (connect failure)\n"
+    with pytest.raises(ValueError, match="connect failure"):
+        parse_show_jobs("", down, ["4"], "@M@")
+    # Cut short (scontrol killed half-way): refused, not "the rest is gone".
+    with pytest.raises(ValueError):
+        parse_show_jobs(out[: out.index("show job 6")], err, RECORDED_IDS, "@M@")
+    # A marker other than the one sent: nothing matches.
+    with pytest.raises(ValueError):
+        parse_show_jobs(out, err, RECORDED_IDS, new_scontrol_marker())
+    # An unknown job must come with scontrol's own error for it.
+    with pytest.raises(ValueError):
+        parse_show_jobs(out, "", RECORDED_IDS, "@M@")

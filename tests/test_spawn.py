@@ -1,5 +1,6 @@
 """Real Jupyter servers as real Slurm jobs, through a real JupyterHub."""
 
+import re
 import time
 
 import pytest
@@ -156,3 +157,24 @@ def test_a_user_cannot_see_or_touch_another_users_job(hub):
     assert hub.server_status(client, owner).status_code == 403
     assert hub.server_model(owner)["ready"]
     assert active_jobs(owner) == [job_id]
+
+
+def test_a_root_dir_missing_on_the_node_fails_with_a_plain_sentence(hub):
+    user = "moss09"
+    r = hub.api(
+        "POST",
+        f"/users/{user}/server",
+        json={"user_options": {"partition": "cpu", "root_dir": "/no/such/folder"}},
+    )
+    if r.status_code == 202:
+        failed = [e for e in hub.progress_events(user) if e.get("failed")]
+        assert failed, "the spawn did not fail"
+        message = failed[-1]["message"]
+    else:  # it failed before the REST call returned
+        assert r.status_code == 500, r.text
+        message = r.json()["message"]
+    sentence = re.search(r"The folder /no/such/folder does not exist on node node[12]\.", message)
+    assert sentence, message
+    assert sentence.start() < message.index("before the server started"), message
+    assert "Traceback" not in message
+    assert hub.server_model(user) is None or not hub.server_model(user)["ready"]

@@ -70,6 +70,56 @@ async def _terminate(proc, grace: float = 2.0) -> None:
         await proc.wait()
 
 
+#: The most any command may print (each of stdout and stderr) into the hub.
+MAX_OUTPUT = 32 * 1024 * 1024
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _read_capped(stream, limit: int) -> bytes:
+    chunks = []
+    size = 0
+    while True:
+        chunk = await stream.read(64 * 1024)
+        if not chunk:
+            return b"".join(chunks)
+        size += len(chunk)
+        if size > limit:
+            raise _TooLarge
+        chunks.append(chunk)
+
+
+async def _feed(stdin, data: bytes | None) -> None:
+    if stdin is None:
+        return
+    try:
+        if data:
+            stdin.write(data)
+            await stdin.drain()
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the command did not read it all; its exit status says why
+    finally:
+        stdin.close()
+
+
+async def _communicate(proc, data: bytes | None, limit: int) -> tuple[bytes, bytes]:
+    tasks = [
+        asyncio.ensure_future(_feed(proc.stdin, data)),
+        asyncio.ensure_future(_read_capped(proc.stdout, limit)),
+        asyncio.ensure_future(_read_capped(proc.stderr, limit)),
+    ]
+    try:
+        _, out, err = await asyncio.gather(*tasks)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    await proc.wait()
+    return out, err
+
+
 def _command_label(argv) -> str:
     """The Slurm program in an argv, past any exec prefix (``sudo -u x``)."""
     for word in argv:
@@ -86,15 +136,22 @@ async def run_command(
     timeout: float = 30.0,
     check: bool = True,
     env: dict[str, str] | None = None,
+    max_output: int = MAX_OUTPUT,
 ) -> CommandResult:
     """Run ``argv`` (a list of strings) and return its output.
 
     With ``check`` (the default), a non-zero exit status raises
     :class:`SlurmCommandError` carrying Slurm's message. A timeout always raises,
-    after killing the process.
+    after killing the process, and so does output past ``max_output`` bytes: no
+    command can fill the hub's memory.
     """
     argv = [str(a) for a in argv]
     label = _command_label(argv)
+    try:
+        # Before anything starts: a command must not be left waiting for its input.
+        data = input.encode("utf-8") if input is not None else None
+    except UnicodeEncodeError as e:
+        raise SlurmCommandError(argv, f"{label}: input cannot be encoded: {e}") from None
     started = time.monotonic()
     try:
         proc = await asyncio.create_subprocess_exec(
@@ -110,9 +167,13 @@ async def run_command(
         SLURM_COMMANDS.labels(command=label, outcome="error").inc()
         raise SlurmCommandError(argv, f"could not run {argv[0]}: {e}") from e
     try:
-        out, err = await asyncio.wait_for(
-            proc.communicate(input.encode() if input is not None else None), timeout
-        )
+        out, err = await asyncio.wait_for(_communicate(proc, data, max_output), timeout)
+    except _TooLarge:
+        await _terminate(proc)
+        SLURM_COMMANDS.labels(command=label, outcome="error").inc()
+        raise SlurmCommandError(
+            argv, f"{label} printed more than {max_output} bytes; its output was dropped"
+        ) from None
     except asyncio.TimeoutError:
         await _terminate(proc)
         SLURM_COMMANDS.labels(command=label, outcome="timeout").inc()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 from dataclasses import asdict, dataclass
@@ -10,7 +11,14 @@ from importlib.resources import files
 
 import jinja2
 
-__all__ = ["JobRequest", "build_job_request", "default_template", "render_batch_script"]
+__all__ = [
+    "JobRequest",
+    "build_job_request",
+    "default_template",
+    "job_command",
+    "job_environment",
+    "render_batch_script",
+]
 
 # Values allowed on an #SBATCH line: no white space, quotes, or shell syntax.
 _SBATCH_SAFE = re.compile(r"^[A-Za-z0-9_.:,=/+@%~-]+\Z")
@@ -81,6 +89,30 @@ def build_job_request(
     )
 
 
+def job_environment(spawner_env: dict[str, str], options) -> dict[str, str]:
+    """The variables the batch script exports for the server: JupyterHub's
+    (``Spawner.get_env()``) and the user's choices of folder and start page."""
+    env = {k: v for k, v in spawner_env.items() if _ENV_NAME.match(k)}
+    # Set by the job itself once it has chosen a port.
+    env.pop("JUPYTERHUB_SERVICE_URL", None)
+    if options.default_url:
+        env["JUPYTERHUB_DEFAULT_URL"] = options.default_url
+    if options.root_dir:
+        env["JUPYTERHUB_ROOT_DIR"] = options.root_dir
+    return env
+
+
+def job_command(cmd, venv: str, args) -> list[str]:
+    """The server's command line: ``cmd`` (default ``jupyterhub-singleuser``) from the
+    partition's ``venv`` unless it names a path, then JupyterHub's arguments."""
+    cmd = list(cmd or ["jupyterhub-singleuser"])
+    if "/" not in cmd[0]:
+        # JupyterHub >= 5.2 passes no PATH: start the partition's own server.
+        cmd[0] = os.path.join(venv.rstrip("/"), cmd[0])
+    # Fail, rather than move to another port than the one reported to the hub.
+    return cmd + ["--ServerApp.port_retries=0"] + list(args)
+
+
 def _sbatch_safe(value, spaces: bool = False) -> str:
     text = str(value)
     pattern = _SBATCH_SAFE_SPACES if spaces else _SBATCH_SAFE
@@ -141,6 +173,7 @@ def render_batch_script(
     service_path: str,
     ip: str = "0.0.0.0",  # noqa: S104 - the server must be reachable from the hub
     port: int = 0,
+    port_range: tuple[int, int] = (1024, 65535),
     prologue: str = "",
     epilogue: str = "",
     extra_directives: list[str] | tuple[str, ...] = (),
@@ -160,6 +193,7 @@ def render_batch_script(
         service_path=service_path,
         ip=ip,
         port=int(port),
+        port_range=(int(port_range[0]), int(port_range[1])),
         prologue=prologue,
         epilogue=epilogue,
         extra_directives=list(extra_directives),

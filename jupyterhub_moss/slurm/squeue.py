@@ -3,6 +3,12 @@
 Job comments are set by the job's owner and may hold anything, newlines
 included, so every record of the output starts with a random marker chosen for
 that one call: a comment cannot fake another job's line.
+
+Every call here names its jobs (``--jobs``) or its user (``--user``): with one job
+id, or one user, slurmctld looks up just those jobs. A list of several ids is
+different: squeue then asks for the whole job table and filters it itself, which
+costs the controller time in proportion to its queue; the watcher does not do
+that (see :mod:`.scontrol` and :func:`squeue_states_argv`).
 """
 
 from __future__ import annotations
@@ -17,8 +23,11 @@ __all__ = [
     "JobStatus",
     "PORT_COMMENT",
     "new_marker",
+    "parse_job_states",
+    "parse_slurm_version",
     "parse_squeue",
     "squeue_argv",
+    "squeue_states_argv",
     "squeue_user_argv",
 ]
 
@@ -47,7 +56,7 @@ PORT_COMMENT = "moss:port="
 SUBMIT_COMMENT = "moss:submit="
 _PORT_RE = re.compile(r"^moss:port=([0-9]{1,5})\Z")
 
-_FIELDS = "%i|%T|%B|%r|%S|%k"  # comment last: it is the only free-form field
+_FIELDS = "%i|%T|%B|%r|%S|%u|%k"  # comment last: it is the only free-form field
 
 
 @dataclass(frozen=True)
@@ -60,6 +69,8 @@ class JobStatus:
     reason: str | None
     start_time: datetime | None
     comment: str
+    #: the owner's user name (None where the query does not say, e.g. state-only)
+    user: str | None = None
 
     @property
     def finished(self) -> bool:
@@ -88,19 +99,44 @@ def new_marker() -> str:
     return f"@moss{secrets.token_hex(12)}@"
 
 
-def squeue_argv(job_ids, marker: str, squeue: str = "squeue") -> list[str]:
-    """The command line asking for the state of ``job_ids`` (all states, all users)."""
-    ids = ",".join(sorted({str(j) for j in job_ids}, key=lambda j: (len(j), j)))
+def squeue_argv(job_id: str, marker: str, squeue: str = "squeue") -> list[str]:
+    """The command line asking for one job's details (whatever its state or owner).
+
+    One id only: slurmctld then answers from that job alone (REQUEST_JOB_INFO_SINGLE).
+    """
     return [
-        squeue,
-        "--noheader",
-        "--all",
-        "--states=all",
-        "--jobs",
-        ids,
-        "--format",
-        marker + _FIELDS,
-    ]
+        squeue, "--local", "--noheader", "--all", "--states=all", "--jobs", str(job_id),
+        "--format", marker + _FIELDS,
+    ]  # fmt: skip
+
+
+def squeue_states_argv(job_ids, squeue: str = "squeue") -> list[str]:
+    """The command line asking for the states alone of ``job_ids`` (Slurm >= 23.02).
+
+    ``--only-job-state`` makes slurmctld look up just these ids (REQUEST_JOB_STATE)
+    and send their state and nothing else: no comment, node or owner.
+    """
+    ids = ",".join(sorted({str(j) for j in job_ids}, key=lambda j: (len(j), j)))
+    return [squeue, "--only-job-state", "--noheader", "--jobs", ids, "--format", "%i|%T"]
+
+
+def parse_job_states(text: str) -> dict[str, str]:
+    """``{job_id: state}`` from the output of :func:`squeue_states_argv`."""
+    states: dict[str, str] = {}
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        job_id, sep, state = line.strip().partition("|")
+        if not sep or not re.fullmatch(r"[0-9]+", job_id) or not re.fullmatch(r"[A-Z_]+", state):
+            raise ValueError(f"unexpected squeue --only-job-state line: {line[:200]!r}")
+        states[job_id] = state
+    return states
+
+
+def parse_slurm_version(text: str) -> tuple[int, int] | None:
+    """``(major, minor)`` from ``squeue --version`` ("slurm 22.05.8"), None if unknown."""
+    match = re.search(r"\b(\d{2})\.(\d{2})(?:\.\d+)?", text)
+    return (int(match.group(1)), int(match.group(2))) if match else None
 
 
 def squeue_user_argv(user: str, marker: str, squeue: str = "squeue") -> list[str]:
@@ -111,7 +147,7 @@ def squeue_user_argv(user: str, marker: str, squeue: str = "squeue") -> list[str
     ]  # fmt: skip
 
 
-def _parse_time(text: str) -> datetime | None:
+def parse_time(text: str) -> datetime | None:
     if not text or text in ("N/A", "Unknown", "None"):
         return None
     try:
@@ -120,7 +156,7 @@ def _parse_time(text: str) -> datetime | None:
         return None
 
 
-def _none_if_empty(text: str) -> str | None:
+def none_if_empty(text: str) -> str | None:
     text = text.strip()
     return None if text in ("", "(null)", "None", "n/a", "N/A") else text
 
@@ -136,10 +172,10 @@ def parse_squeue(text: str, marker: str) -> dict[str, JobStatus]:
     if not text.startswith(marker):
         raise ValueError("squeue output does not start with the record marker")
     for record in text[len(marker) :].split(marker):
-        fields = record.rstrip("\n").split("|", 5)
-        if len(fields) != 6:
+        fields = record.rstrip("\n").split("|", 6)
+        if len(fields) != 7:
             raise ValueError(f"unexpected squeue record: {record[:200]!r}")
-        job_id, state, node, reason, start, comment = fields
+        job_id, state, node, reason, start, user, comment = fields
         job_id = job_id.strip()
         if not re.fullmatch(r"[0-9]+(_[0-9]+)?", job_id):
             raise ValueError(f"unexpected job id in squeue output: {job_id[:50]!r}")
@@ -148,9 +184,10 @@ def parse_squeue(text: str, marker: str) -> dict[str, JobStatus]:
         jobs[job_id] = JobStatus(
             job_id=job_id,
             state=state,
-            node=_none_if_empty(node),
-            reason=_none_if_empty(reason),
-            start_time=_parse_time(start.strip()),
+            node=none_if_empty(node),
+            reason=none_if_empty(reason),
+            start_time=parse_time(start.strip()),
             comment=comment.strip(),
+            user=none_if_empty(user),
         )
     return jobs

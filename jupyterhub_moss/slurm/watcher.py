@@ -1,15 +1,24 @@
-"""One ``squeue`` for every spawner of the hub.
+"""One poll of Slurm for every spawner of the hub.
 
-Spawners register the jobs they care about; a single background task asks
-``squeue`` about all of them at once, every ``interval`` seconds, or every
+Spawners register the jobs they care about; a single background task asks Slurm
+about all of them at once, every ``interval`` seconds, or every
 ``fast_interval`` seconds while any job is starting or stopping (every
 ``start_interval`` seconds for the few seconds in which a job runs but its server
 has not reported its port yet). Once every starting job has been pending for
 ``pending_grace`` seconds, polls slow down to every ``pending_interval`` seconds:
-a job that waits for free nodes may wait for hours. Spawners read
-the latest answer, or wait for the next one; they never call ``squeue``
-themselves. A failed or timed-out ``squeue`` changes nothing that is known
-about a job: only a successful answer can say that a job has ended.
+a job that waits for free nodes may wait for hours. Spawners read the latest
+answer, or wait for the next one; they never ask Slurm themselves.
+
+What one poll costs slurmctld depends on the hub's own jobs, not on the size of
+the queue: each job is looked up by its id (one ``scontrol`` process for all of
+them, see :mod:`.scontrol`), never by listing the whole job table. On Slurm
+>= 23.02, running servers whose details are known are asked for their state alone
+(``squeue --only-job-state``), the cheapest request there is; any change brings a
+detailed look.
+
+A failed or timed-out query changes nothing that is known about a job: only a
+successful answer can say that a job has ended. Every job belongs to a user: an
+answer about someone else's job under the same id counts as the job being gone.
 """
 
 from __future__ import annotations
@@ -22,13 +31,23 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .runner import SlurmCommandError, run_command
-from .squeue import JobStatus, new_marker, parse_squeue, squeue_argv
+from .scontrol import AMBIGUOUS, parse_show_jobs, show_jobs_argv, show_jobs_input
+from .scontrol import new_marker as new_scontrol_marker
+from .squeue import (
+    JobStatus,
+    new_marker,
+    parse_job_states,
+    parse_slurm_version,
+    parse_squeue,
+    squeue_argv,
+    squeue_states_argv,
+)
 
 __all__ = ["GONE", "JobWatcher", "shared_job_watcher"]
 
 log = logging.getLogger(__name__)
 
-#: The status of a job that a successful ``squeue`` no longer lists.
+#: The status of a job that Slurm, answering, no longer knows (or knows as someone else's).
 GONE = JobStatus(job_id="", state="GONE", node=None, reason=None, start_time=None, comment="")
 
 
@@ -37,8 +56,11 @@ class _Watch:
     fast: bool = False
     on_finished: Callable[[JobStatus], object] | None = None
     notified: bool = False
-    seen: bool = False  # listed by a successful squeue at least once
+    seen: bool = False  # listed by a successful query at least once
     pending_since: float | None = None  # monotonic time it was first seen PENDING
+    owner: str | None = None  # the user whose job it must be
+    verified: bool = False  # a detailed answer has shown it is the owner's
+    foreign_logged: bool = False
 
 
 class JobWatcher:
@@ -47,6 +69,7 @@ class JobWatcher:
     def __init__(
         self,
         squeue: str = "squeue",
+        scontrol: str = "scontrol",
         interval: float = 30.0,
         fast_interval: float = 0.5,
         timeout: float = 15.0,
@@ -56,6 +79,9 @@ class JobWatcher:
         runner=run_command,
     ):
         self.squeue = squeue
+        self.scontrol = scontrol
+        #: whether this Slurm answers ``squeue --only-job-state`` (None: not asked yet)
+        self._states_supported: bool | None = None
         self.interval = interval
         self.fast_interval = fast_interval
         self.start_interval = fast_interval if start_interval is None else start_interval
@@ -77,21 +103,27 @@ class JobWatcher:
         self.last_success_finished = 0.0
         #: why the last poll failed, None if it succeeded
         self.last_error: str | None = None
-        #: number of squeue calls made so far
+        #: number of polls made so far
         self.calls = 0
 
     # -- what spawners call -------------------------------------------------
 
-    def watch(self, job_id: str, *, fast: bool = False, on_finished=None) -> None:
+    def watch(
+        self, job_id: str, *, fast: bool = False, on_finished=None, owner: str | None = None
+    ) -> None:
         """Follow ``job_id``; ``fast`` asks for quick polls while it starts or stops.
 
         ``on_finished(status)`` is called once when the job is seen to have ended.
+        ``owner``: the user whose job it must be; a job of anyone else under that
+        id counts as :data:`GONE`.
         """
         job_id = str(job_id)
         entry = self._watches.get(job_id)
         if entry is None:
             entry = self._watches[job_id] = _Watch()
         entry.fast = fast
+        if owner is not None:
+            entry.owner = owner
         if on_finished is not None:
             entry.on_finished = on_finished
         self._ensure_running()
@@ -119,7 +151,7 @@ class JobWatcher:
         return self._status.get(str(job_id))
 
     def was_seen(self, job_id: str) -> bool:
-        """Whether a successful squeue has ever listed the job."""
+        """Whether a successful poll has ever found the job."""
         entry = self._watches.get(str(job_id))
         return entry is not None and entry.seen
 
@@ -250,52 +282,28 @@ class JobWatcher:
             self._announce_poll()
 
     async def poll_once(self) -> bool:
-        """Ask squeue about every watched job once; True if it answered."""
+        """Ask Slurm about every watched job once; True if it answered."""
         job_ids = list(self._watches)
         if not job_ids:
             return True
-        marker = new_marker()
-        argv = squeue_argv(job_ids, marker, self.squeue)
         self.calls += 1
         ok = False
         try:
-            result = await self._runner(argv, timeout=self.timeout, check=False)
-            if result.returncode != 0:
-                if "Invalid job id specified" in result.stderr:
-                    # A single unknown id: squeue's way of saying "no such job".
-                    jobs = {}
-                else:
-                    raise SlurmCommandError(
-                        argv,
-                        f"squeue exited with status {result.returncode}",
-                        returncode=result.returncode,
-                        stderr=result.stderr,
-                    )
-            else:
-                jobs = parse_squeue(result.stdout, marker)
+            statuses = await self._ask(job_ids)
         except (SlurmCommandError, ValueError) as e:
             reason = e.reason if isinstance(e, SlurmCommandError) else str(e)
             if reason != self.last_error:
-                log.warning("squeue failed, job states are not updated: %s", reason)
+                log.warning("Slurm did not answer, job states are not updated: %s", reason)
             self.last_error = reason
         else:
             ok = True
             if self.last_error is not None:
-                log.info("squeue answers again")
+                log.info("Slurm answers again")
             self.last_error = None
             for job_id in job_ids:
                 entry = self._watches.get(job_id)
-                if entry is None:
-                    continue  # forgotten while squeue ran
-                status = jobs.get(job_id, GONE)
-                if status is not GONE:
-                    entry.seen = True
-                if status is not GONE and status.state == "PENDING":
-                    if entry.pending_since is None:
-                        entry.pending_since = time.monotonic()
-                else:
-                    entry.pending_since = None
-                self._status[job_id] = status
+                if entry is not None:  # else: forgotten while Slurm answered
+                    self._record(job_id, entry, statuses.get(job_id, GONE))
         finished = time.monotonic()
         self.last_poll_finished = finished
         if ok:
@@ -303,6 +311,128 @@ class JobWatcher:
             self._notify_finished(job_ids)
         self._announce_poll()
         return ok
+
+    def _record(self, job_id: str, entry: _Watch, status: JobStatus) -> None:
+        if status is not GONE and status.user is not None:
+            if entry.owner is not None and status.user != entry.owner:
+                # The id names someone else's job (ids start again after a
+                # controller lost its state): not this server's job any more.
+                if entry.seen or not entry.foreign_logged:
+                    log.warning(
+                        "Job %s belongs to %s, not %s: taken as ended",
+                        job_id,
+                        status.user,
+                        entry.owner,
+                    )
+                entry.foreign_logged = True
+                status = GONE
+            else:
+                entry.verified = True
+        if status is not GONE:
+            entry.seen = True
+        if status is not GONE and status.state == "PENDING":
+            if entry.pending_since is None:
+                entry.pending_since = time.monotonic()
+        else:
+            entry.pending_since = None
+        self._status[job_id] = status
+
+    # -- asking Slurm ---------------------------------------------------------
+
+    def _settled(self, job_id: str) -> bool:
+        """A job whose details are known and unlikely to change: its owner checked,
+        running, its server's port reported, nobody in a hurry about it."""
+        entry = self._watches.get(job_id)
+        status = self._status.get(job_id)
+        return (
+            entry is not None
+            and entry.verified
+            and not entry.fast
+            and job_id not in self._waiting
+            and status is not None
+            and status is not GONE
+            and status.running
+            and status.port is not None
+        )
+
+    async def _ask(self, job_ids: list[str]) -> dict[str, JobStatus]:
+        """The status of each job (GONE where Slurm no longer knows it).
+
+        Settled jobs are asked for their state alone where Slurm can (>= 23.02); a
+        job whose state is not what it was is then asked about in detail.
+        """
+        settled = [j for j in job_ids if self._settled(j)]
+        details = [j for j in job_ids if j not in settled]
+        result: dict[str, JobStatus] = {}
+        if settled and await self._can_ask_states():
+            states = await self._ask_states(settled)
+            for job_id in settled:
+                known = self._status[job_id]
+                if states.get(job_id) == known.state:
+                    result[job_id] = known
+                else:
+                    details.append(job_id)
+        else:
+            details += settled
+        if details:
+            result.update(await self._ask_details(details))
+        return result
+
+    async def _can_ask_states(self) -> bool:
+        if self._states_supported is None:
+            result = await self._runner([self.squeue, "--version"], timeout=self.timeout)
+            version = parse_slurm_version(result.stdout)
+            self._states_supported = version is not None and version >= (23, 2)
+            log.info(
+                "Slurm %s: running jobs are followed %s",
+                ".".join(map(str, version)) if version else "(version unknown)",
+                "by their state alone" if self._states_supported else "in detail",
+            )
+        return self._states_supported
+
+    async def _ask_states(self, job_ids: list[str]) -> dict[str, str]:
+        argv = squeue_states_argv(job_ids, self.squeue)
+        result = await self._runner(argv, timeout=self.timeout, check=False)
+        if result.returncode != 0 and "Invalid job id" not in result.stderr:
+            raise SlurmCommandError(
+                argv,
+                f"squeue exited with status {result.returncode}",
+                returncode=result.returncode,
+                stderr=result.stderr,
+            )
+        return parse_job_states(result.stdout)
+
+    async def _ask_details(self, job_ids: list[str]) -> dict[str, JobStatus]:
+        """One scontrol for all of them; squeue for each whose record is ambiguous."""
+        marker = new_scontrol_marker()
+        result = await self._runner(
+            show_jobs_argv(self.scontrol),
+            input=show_jobs_input(job_ids, marker),
+            timeout=self.timeout,
+            check=False,
+        )
+        answers = parse_show_jobs(result.stdout, result.stderr, job_ids, marker)
+        statuses: dict[str, JobStatus] = {}
+        for job_id, answer in answers.items():
+            if answer == AMBIGUOUS:
+                answer = await self._ask_squeue(job_id)
+            statuses[job_id] = GONE if answer is None else answer
+        return statuses
+
+    async def _ask_squeue(self, job_id: str) -> JobStatus | None:
+        marker = new_marker()
+        argv = squeue_argv(job_id, marker, self.squeue)
+        result = await self._runner(argv, timeout=self.timeout, check=False)
+        if result.returncode != 0:
+            if "Invalid job id specified" in result.stderr:
+                return None  # squeue's way of saying "no such job"
+            raise SlurmCommandError(
+                argv,
+                f"squeue exited with status {result.returncode}",
+                returncode=result.returncode,
+                stderr=result.stderr,
+            )
+        return parse_squeue(result.stdout, marker).get(job_id)
 
     def _notify_finished(self, job_ids) -> None:
         for job_id in job_ids:
@@ -331,6 +461,7 @@ _watchers: dict[tuple, JobWatcher] = {}
 
 def shared_job_watcher(
     squeue: str,
+    scontrol: str,
     interval: float,
     fast_interval: float,
     timeout: float,
@@ -342,6 +473,7 @@ def shared_job_watcher(
     loop = asyncio.get_running_loop()
     settings = {
         "squeue": squeue,
+        "scontrol": scontrol,
         "interval": interval,
         "fast_interval": fast_interval,
         "timeout": timeout,

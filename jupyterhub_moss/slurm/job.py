@@ -1,0 +1,376 @@
+"""One server's Slurm job: submit it, follow it to its server, read its output,
+cancel it.
+
+The spawner holds the configuration and JupyterHub's lifecycle; it hands each of
+these steps to a :class:`ServerJob` built for the user. Commands that act on the
+user's job (``sbatch``, ``scancel``, ``tail`` of its output) run as the user,
+through the admin's ``exec_prefix``, with an environment of their own: nothing
+of the hub's environment (its tokens and keys) reaches them or the job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import stat
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from tornado import web
+
+from ..errors import user_error
+from ..slurm.cancels import ALREADY_GONE, shared_cancel_retries
+from ..slurm.reasons import describe_pending
+from ..slurm.runner import SlurmCommandError, run_command
+from ..slurm.squeue import SUBMIT_COMMENT, JobStatus, new_marker, parse_squeue, squeue_user_argv
+from ..slurm.watcher import GONE, JobWatcher
+
+__all__ = ["OUTPUT_TAIL_BYTES", "ServerJob", "command_environment", "keeps_environment"]
+
+log = logging.getLogger(__name__)
+
+_JOB_ID = re.compile(r"^[0-9]+\Z")
+#: The most of a job's output file the hub reads, from its end.
+OUTPUT_TAIL_BYTES = 64 * 1024
+#: Lines and characters of it shown to the user.
+_TAIL_LINES = 20
+_TAIL_CHARS = 4000
+#: How the batch script starts a sentence meant for the user (moss_fail).
+_JOB_SAYS = "jupyterhub_moss: error: "
+#: Variables of the hub's own environment that Slurm's commands may need.
+_KEPT_VARIABLES = ("SLURM_CONF",)
+
+
+def command_environment(home: str | None, username: str, slurm_bin_dir: str = "") -> dict[str, str]:
+    """The whole environment of a command run as the user (and so of its job).
+
+    Built from scratch: ``sbatch`` passes its own environment on to the job
+    (``--export=ALL``, Slurm's default), and an ``exec_prefix`` that keeps the
+    caller's environment (``sudo -E``, ``runuser``, none at all) would otherwise
+    hand the hub's secrets to the user's job.
+    """
+    path = "/usr/local/bin:/usr/bin:/bin"
+    if slurm_bin_dir:
+        path = f"{slurm_bin_dir}:{path}"
+    env = {"PATH": path, "LANG": "C.UTF-8", "USER": username, "LOGNAME": username}
+    if home:
+        env["HOME"] = home
+    for name in _KEPT_VARIABLES:
+        if name in os.environ:
+            env[name] = os.environ[name]
+    return env
+
+
+def keeps_environment(prefix: list[str]) -> bool:
+    """Whether an ``exec_prefix`` passes its caller's environment on."""
+    if not prefix:
+        return True
+    program = os.path.basename(prefix[0])
+    if program == "sudo":
+        return any(
+            word == "-E"
+            or word.startswith("--preserve-env")
+            or (word.startswith("-") and not word.startswith("--") and "E" in word)
+            for word in prefix[1:]
+        )
+    # runuser, su and the like keep it unless asked for a login shell.
+    return not any(word in ("-", "-l", "--login", "-i") for word in prefix[1:])
+
+
+@dataclass
+class ServerJob:
+    """The Slurm side of one user's server: what the spawner delegates to.
+
+    ``as_user`` turns an argument list into one that runs as the user
+    (``exec_prefix``); ``report(message, progress)`` shows progress to the user.
+    """
+
+    username: str
+    log_name: str
+    watcher: JobWatcher
+    as_user: Callable[[list[str]], list[str]]
+    env: dict[str, str]
+    slurm: Callable[[str], str]
+    timeout: float
+    report: Callable[..., None]
+    port_range: tuple[int, int] = (1, 65535)
+
+    async def _run_as_user(self, argv, **kwargs):
+        return await run_command(self.as_user(argv), env=self.env, **kwargs)
+
+    # -- submit ---------------------------------------------------------------
+
+    async def submit(self, script: str, token: str, record: Callable[[str], None]) -> str:
+        """Submit the script as the user and return the job id, given to
+        ``record(job_id)`` before anything else happens.
+
+        If sbatch does not answer in time, or answers without an id, the job it
+        may have submitted is looked up by its comment (``token``) and cancelled.
+        """
+        try:
+            result = await self._run_as_user(
+                [self.slurm("sbatch"), "--parsable"], input=script, timeout=self.timeout
+            )
+        except SlurmCommandError as e:
+            log.error("sbatch failed for %s: %s", self.log_name, e)
+            if e.timed_out:
+                await self.cancel_unrecorded(token)
+                message = "Slurm did not answer the job submission in time; please try again."
+            else:
+                message = f"Slurm refused the job: {e.reason}"
+            raise user_error(message, reason="sbatch_failed", log_message=str(e)) from None
+        job_id = result.stdout.strip().split(";", 1)[0]
+        if not _JOB_ID.match(job_id):
+            await self.cancel_unrecorded(token)
+            raise user_error(
+                "Slurm did not return a job id for the submission.",
+                reason="sbatch_failed",
+                log_message=f"sbatch printed {result.stdout[:200]!r}",
+            )
+        record(job_id)
+        return job_id
+
+    async def cancel_unrecorded(self, token: str) -> None:
+        """Cancel the user's job submitted with ``token`` whose id sbatch did not give."""
+        marker = new_marker()
+        argv = squeue_user_argv(self.username, marker, self.slurm("squeue"))
+        comment = f"{SUBMIT_COMMENT}{token}"
+        try:
+            result = await run_command(argv, timeout=self.timeout)
+            jobs = parse_squeue(result.stdout, marker)
+        except (SlurmCommandError, ValueError) as e:
+            log.error(
+                "Could not look for a job of %s submitted with comment %s, which may be left "
+                "in Slurm: %s",
+                self.log_name,
+                comment,
+                e,
+            )
+            return
+        for job_id, status in jobs.items():
+            if status.comment == comment and status.user in (None, self.username):
+                log.warning("Cancelling job %s of %s, submitted unrecorded", job_id, self.log_name)
+                try:
+                    await self.cancel(job_id)
+                except web.HTTPError as e:
+                    log.error("Could not cancel job %s: %s", job_id, e)
+
+    # -- follow ---------------------------------------------------------------
+
+    def watch(self, job_id: str, **kwargs) -> None:
+        self.watcher.watch(job_id, owner=self.username, **kwargs)
+
+    async def wait_for_server(
+        self, job_id: str, deadline: float, is_current: Callable[[], bool], start_timeout: float
+    ) -> tuple[str, int]:
+        """Follow the job until its server has reported its port.
+
+        Raises a user-facing error when the job ends first, when it is no longer the
+        spawner's job (``is_current()`` false), or at ``deadline`` (a
+        ``time.monotonic()`` value).
+        """
+        watcher = self.watcher
+        unreachable_since = None
+        status = None
+        while True:
+            if not is_current() or job_id not in watcher.watched:
+                raise user_error(f"Job {job_id} is no longer followed.", reason="job_forgotten")
+            # No later than the deadline, even at the slower pace of a long-pending job.
+            timeout = min(watcher.refresh_timeout, max(deadline - time.monotonic(), 0) + 0.5)
+            ok = await watcher.refresh(timeout=timeout, job_id=job_id)
+            if not ok and watcher.last_error is None and time.monotonic() > deadline:
+                pass  # the deadline came before the next poll: said below
+            elif not ok:
+                if unreachable_since is None:
+                    unreachable_since = time.monotonic()
+                self.report(
+                    f"The Slurm scheduler is not answering ({watcher.last_error}); still trying"
+                )
+            else:
+                unreachable_since = None
+                status = watcher.status(job_id)
+                if status is GONE and not watcher.was_seen(job_id):
+                    raise user_error(
+                        f"Slurm accepted job {job_id} but does not list it to the hub. "
+                        "Please tell the administrators (is PrivateData=jobs set for the "
+                        "hub's account?).",
+                        reason="job_hidden",
+                        status_code=500,
+                    )
+                if status is GONE or (status is not None and status.finished):
+                    raise await self.failure(job_id, status)
+                if status is not None and status.waiting:
+                    self.report(describe_pending(status.reason, status.start_time), 30)
+                elif status is not None and status.running:
+                    if status.port and status.node:
+                        return status.node, self._checked_port(job_id, status.port)
+                    self.report(f"Job {job_id} running on {status.node}: starting Jupyter", 60)
+                elif status is not None:
+                    self.report(f"Job {job_id} is {status.state.lower()}", 40)
+            if time.monotonic() > deadline:
+                raise self.timed_out(job_id, status, unreachable_since, start_timeout)
+
+    def _checked_port(self, job_id: str, port: int) -> int:
+        low, high = self.port_range
+        if not low <= port <= high:
+            raise user_error(
+                f"Job {job_id} reported port {port}, which this hub does not route to "
+                f"(its servers use ports {low} to {high}). Please tell the administrators.",
+                reason="bad_port",
+                status_code=500,
+            )
+        return port
+
+    @staticmethod
+    def timed_out(job_id, status, unreachable_since, start_timeout):
+        waited = int(start_timeout)
+        if unreachable_since is not None:
+            message = (
+                f"The Slurm scheduler was unreachable for the last "
+                f"{int(time.monotonic() - unreachable_since)} s, so job {job_id} could not be "
+                f"followed; it will be cancelled. Please try again later."
+            )
+        elif status is not None and status is not GONE and status.waiting:
+            message = (
+                f"Job {job_id} was still queued after {waited} s "
+                f"({describe_pending(status.reason, status.start_time)}) and has been cancelled. "
+                "Try a partition with free resources, fewer cores or a shorter run time."
+            )
+        else:
+            message = (
+                f"The server of job {job_id} did not start within {waited} s; "
+                "the job has been cancelled."
+            )
+        return user_error(message, reason="timeout", status_code=500)
+
+    async def failure(self, job_id: str, status: JobStatus | None):
+        """The error for a job that ended before its server came up."""
+        state = "ended" if status is GONE or status is None else f"ended ({status.state})"
+        tail, exit_code = await self.output_tail(job_id)
+        message = f"Job {job_id} {state} before the server started"
+        if exit_code:
+            message += f", exit code {exit_code}"
+        message += "."
+        said = [line for line in tail.splitlines() if line.startswith(_JOB_SAYS)]
+        if said:
+            # The job's own sentence for the user ("The folder ... does not exist").
+            message = said[-1][len(_JOB_SAYS) :].strip() + "\n" + message
+        if tail:
+            message += "\nLast lines of the job's output:\n" + tail
+        return user_error(message, reason="job_ended", status_code=500)
+
+    # -- output ---------------------------------------------------------------
+
+    async def output_tail(self, job_id: str) -> tuple[str, str | None]:
+        """The last lines of the job's output file, read as the user, and its exit code.
+
+        Reads at most :data:`OUTPUT_TAIL_BYTES` from the file's end, and nothing
+        from a path that is not a regular file (a user may replace the file by a
+        link to ``/dev/zero`` or a pipe).
+        """
+        try:
+            result = await run_command(
+                [self.slurm("scontrol"), "--local", "show", "job", job_id, "--oneliner"],
+                timeout=self.timeout,
+                max_output=OUTPUT_TAIL_BYTES,
+            )
+        except SlurmCommandError as e:
+            log.warning("Could not look up job %s: %s", job_id, e)
+            return "", None
+        line = result.stdout.replace("\n", " ")
+        path = _last_field(line, "StdOut")
+        exit_code = _last_field(line, "ExitCode")
+        if exit_code is not None and not re.fullmatch(r"[0-9]+:[0-9]+", exit_code):
+            exit_code = None
+        if not path or not path.startswith("/") or not _may_be_regular_file(path):
+            return "", exit_code
+        try:
+            tail = await self._run_as_user(
+                ["tail", "-c", str(OUTPUT_TAIL_BYTES), "--", path],
+                timeout=10,
+                max_output=OUTPUT_TAIL_BYTES + 1,
+            )
+        except SlurmCommandError as e:
+            log.warning("Could not read the output of job %s: %s", job_id, e)
+            return "", exit_code
+        lines = tail.stdout.strip().splitlines()[-_TAIL_LINES:]
+        return "\n".join(lines)[-_TAIL_CHARS:], exit_code
+
+    # -- cancel ---------------------------------------------------------------
+
+    async def cancel(self, job_id: str) -> None:
+        """``scancel`` as the user, tried three times, then left to the background
+        retries (JupyterHub forgets the server either way)."""
+        argv = self.as_user([self.slurm("scancel"), job_id])
+        error = None
+        for attempt in range(3):
+            try:
+                await run_command(argv, timeout=self.timeout, env=self.env)
+                return
+            except SlurmCommandError as e:
+                if any(text in e.stderr for text in ALREADY_GONE):
+                    return
+                error = e
+                log.warning("scancel %s failed (attempt %i): %s", job_id, attempt + 1, e)
+                await asyncio.sleep(1 + 2 * attempt)
+        shared_cancel_retries().add(job_id, argv, env=self.env)
+        raise user_error(
+            f"Could not cancel Slurm job {job_id}: {error.reason}",
+            reason="scancel_failed",
+            status_code=500,
+            log_message=str(error),
+        )
+
+    async def cancel_and_wait(self, job_id: str, stop_timeout: float) -> None:
+        """Cancel the job and wait up to ``stop_timeout`` s for Slurm to say it ended."""
+        watcher = self.watcher
+        if watcher.status(job_id) is GONE:
+            return  # ended, or someone else's job under the same id: nothing to cancel
+        self.watch(job_id, fast=True)
+        try:
+            await self.cancel(job_id)
+            deadline = time.monotonic() + stop_timeout
+            while time.monotonic() < deadline:
+                if await watcher.refresh():
+                    status = watcher.status(job_id)
+                    if status is GONE or (status is not None and status.finished):
+                        log.info("Job %s of %s has ended", job_id, self.log_name)
+                        return
+            log.warning(
+                "Job %s of %s was cancelled but Slurm still lists it after %i s",
+                job_id,
+                self.log_name,
+                stop_timeout,
+            )
+        finally:
+            watcher.set_fast(job_id, False)
+
+
+def _last_field(line: str, name: str) -> str | None:
+    """The value of `` NAME=`` in an ``scontrol -o`` line, found from the end.
+
+    The fields read here come after the free-text ones a user may set (name,
+    comment), except for those before ``StdOut``: a user may fake their own job's
+    output path only, and it is read as that user.
+    """
+    start = line.rfind(f" {name}=")
+    if start < 0:
+        return None
+    return line[start + len(name) + 2 :].split(" ", 1)[0] or None
+
+
+def _may_be_regular_file(path: str) -> bool:
+    """False if the hub can see that ``path`` is not a regular file (a link to a
+    device, a pipe); True if it is, or if the hub may not look (then the size
+    limit of the read is what protects it)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return True
+    if not stat.S_ISREG(mode):
+        log.warning("Not reading %s: it is not a regular file", path)
+        return False
+    return True

@@ -1,49 +1,41 @@
 """MOSlurmSpawner: each user's Jupyter server as a Slurm batch job.
 
-This class holds the configuration and the start/poll/stop lifecycle. Parsing,
-validation, script rendering and the shared Slurm pollers live in their own
-modules (``options``, ``partitions``, ``slurm``, ``form``).
+This class holds the configuration of the job and JupyterHub's lifecycle (start,
+poll, stop, progress, state). It delegates the rest: the user's choices to
+``choices`` (with ``options`` and ``partitions``), how Slurm is reached to
+``slurm.settings``, one job's handling to ``slurm.job``, the shared pollers to
+``slurm.watcher`` and ``slurm.sinfo``, the spawn page to ``form``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import pwd
 import re
 import secrets
-import shlex
 import time
 
 from jupyterhub.spawner import Spawner
 from sqlalchemy.orm import object_session
 from traitlets import (
-    Callable,
     Dict,
-    Float,
     Integer,
     List,
     TraitError,
-    Tuple,
     Unicode,
-    Union,
     default,
     observe,
     validate,
 )
 
+from .choices import UserChoices
 from .errors import user_error
 from .form import render_options_form
 from .options import (
     RESERVED_SBATCH_OPTIONS,
-    OptionError,
     UserOptions,
-    flatten_form,
-    validate_options,
 )
-from .partitions import PartitionConfigError, merge_partitions, validate_partitions
-from .slurm.job import ServerJob, command_environment, keeps_environment
+from .slurm.job import ServerJob, command_environment
 from .slurm.script import (
     UnsafeValue,
     build_job_request,
@@ -52,19 +44,18 @@ from .slurm.script import (
     job_environment,
     render_batch_script,
 )
-from .slurm.sinfo import shared_sinfo_cache, sinfo_argv
+from .slurm.settings import SlurmSettings
 from .slurm.squeue import SUBMIT_COMMENT
-from .slurm.watcher import GONE, shared_job_watcher
+from .slurm.watcher import GONE
 
 __all__ = ["MOSlurmSpawner"]
 
-_SAFE_USERNAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,63}\Z")
 _JOB_ID = re.compile(r"^[0-9]+\Z")
 # A group holding a quantifier, itself quantified: "(a+)+", "(\w*)*", "(x{2,})+"
 _NESTED_QUANTIFIER = re.compile(r"\([^()]*[+*}][^()]*\)\s*[+*{]")
 
 
-class MOSlurmSpawner(Spawner):
+class MOSlurmSpawner(UserChoices, SlurmSettings, Spawner):
     """Start each user's Jupyter server as a Slurm batch job.
 
     Configure the partitions users may choose from with
@@ -74,202 +65,6 @@ class MOSlurmSpawner(Spawner):
     # ------------------------------------------------------------------
     # Configuration
     # ------------------------------------------------------------------
-
-    partitions = Dict(
-        help="""
-        The Slurm partitions users may choose from, by name.
-
-        Each partition is a dict with these fields:
-
-        - ``architecture`` (str): shown as a subtitle on the spawn page.
-        - ``description`` (str): shown as the partition's title on the spawn page.
-        - ``gpu`` (str or None): the ``--gres`` template for GPUs, with ``{}`` where
-          the number goes, e.g. ``"gpu:V100:{}"``; None when the partition has no GPUs.
-        - ``max_ngpus`` (int): most GPUs one job may ask for (0 without GPUs).
-        - ``max_nprocs`` (int): most CPU cores one job may ask for.
-        - ``max_runtime`` (int): longest run time in seconds.
-        - ``simple`` (bool): also offer the partition on the Simple tab.
-        - ``venv`` (str): the ``bin/`` folder, on the compute nodes, of the Python
-          environment whose ``jupyterhub-singleuser`` runs the server.
-
-        Limits left out are taken from what ``sinfo`` reports; limits set are
-        lowered to what the cluster can give. Example::
-
-            c.MOSlurmSpawner.partitions = {
-                "cpu": {
-                    "architecture": "x86_64",
-                    "description": "General purpose nodes",
-                    "gpu": None,
-                    "max_ngpus": 0,
-                    "max_nprocs": 28,
-                    "max_runtime": 12 * 3600,
-                    "simple": True,
-                    "venv": "/opt/jupyter/bin/",
-                },
-            }
-        """,
-    ).tag(config=True)
-
-    @validate("partitions")
-    def _validate_partitions(self, proposal):
-        try:
-            self._keep_partitions(validate_partitions(proposal.value))
-        except PartitionConfigError as e:
-            raise TraitError(str(e)) from None
-        return proposal.value
-
-    user_partitions = Union(
-        [Callable(), List(Unicode())],
-        default_value=None,
-        allow_none=True,
-        help="""
-        Which partitions a user may use: a list of names, or a callable taking the
-        spawner and returning one (it may be async). Default: all of ``partitions``.
-
-        Partitions not allowed are neither shown nor accepted. Example::
-
-            def gpu_only_for_group(spawner):
-                names = ["cpu", "long"]
-                if "gpu-users" in [g.name for g in spawner.user.groups]:
-                    names.append("gpu")
-                return names
-
-            c.MOSlurmSpawner.user_partitions = gpu_only_for_group
-        """,
-    ).tag(config=True)
-
-    exec_prefix = Union(
-        [List(Unicode()), Unicode()],
-        default_value=["sudo", "-n", "-u", "{username}"],
-        help="""
-        Argument list put in front of ``sbatch``, ``scancel`` and ``tail`` so that they
-        run as the user. ``{username}`` is replaced by the user's name. The hub must be
-        allowed to run these commands as the users (see the README's sudoers example).
-
-        ``squeue`` and ``sinfo`` run as the hub's own user, once for all users.
-        A string (batchspawner's form) is split like a shell command line. Example::
-
-            c.MOSlurmSpawner.exec_prefix = ["sudo", "-n", "-u", "{username}"]
-        """,
-    ).tag(config=True)
-
-    @validate("exec_prefix")
-    def _validate_exec_prefix(self, proposal):
-        value = proposal.value
-        if isinstance(value, str):
-            self.log.warning(
-                "MOSlurmSpawner.exec_prefix is a string; give it as a list, e.g. %r",
-                shlex.split(value),
-            )
-            value = shlex.split(value)
-        if keeps_environment(value):
-            self.log.warning(
-                "MOSlurmSpawner.exec_prefix %r keeps the hub's environment for the commands "
-                "it runs. The spawner gives sbatch and scancel an environment of their own, so "
-                "no variable of the hub reaches a job; still, prefer one that resets it, "
-                "such as sudo without -E.",
-                value,
-            )
-        return list(value)
-
-    server_port_range = Tuple(
-        Integer(),
-        Integer(),
-        default_value=(32768, 60999),
-        help="""
-        The ports, lowest and highest, a job's server may listen on and the hub will
-        route to. The job picks a free one in this range. A job reports its port
-        through its comment, which its owner (and Slurm operators) can rewrite: a
-        port outside the range is refused, so that no job can point the hub at one
-        of the hub's own ports when the hub's host is also a compute node.
-        The default is Linux's range of ephemeral ports. Example::
-
-            c.MOSlurmSpawner.server_port_range = (40000, 49999)
-        """,
-    ).tag(config=True)
-
-    @validate("server_port_range")
-    def _validate_server_port_range(self, proposal):
-        low, high = proposal.value
-        if not 1024 <= low <= high <= 65535:
-            raise TraitError(
-                f"MOSlurmSpawner.server_port_range: {proposal.value!r} must be two ports "
-                "(lowest, highest) from 1024 to 65535, the lowest first"
-            )
-        return (int(low), int(high))
-
-    slurm_bin_dir = Unicode(
-        "",
-        help="""
-        Folder holding the Slurm commands (``sbatch``, ``squeue``, ...). Empty (the
-        default) looks them up on the hub's PATH, and on sudo's ``secure_path`` for
-        the commands run through ``exec_prefix``. Example::
-
-            c.MOSlurmSpawner.slurm_bin_dir = "/opt/slurm/bin"
-        """,
-    ).tag(config=True)
-
-    slurm_command_timeout = Float(
-        30.0,
-        help="""
-        Seconds a Slurm command may take before it is considered failed. A slow
-        ``squeue`` never counts as a job having ended.
-        """,
-    ).tag(config=True)
-
-    slurm_poll_interval = Float(
-        15.0,
-        help="""
-        Seconds between two ``squeue`` calls while all jobs are running. One call
-        serves every server of the hub. A job that ends (time limit, ``scancel``
-        outside the hub) is noticed within this time.
-        """,
-    ).tag(config=True)
-
-    slurm_fast_poll_interval = Float(
-        0.5,
-        help="""
-        Seconds between two ``squeue`` calls while any job is starting or stopping.
-        Still one call for all jobs of the hub.
-        """,
-    ).tag(config=True)
-
-    slurm_start_poll_interval = Float(
-        0.2,
-        help="""
-        Seconds between two ``squeue`` calls while a job runs but its server has not
-        reported its port yet (the few seconds the server takes to start). Still one
-        call for all jobs of the hub.
-        """,
-    ).tag(config=True)
-
-    slurm_pending_poll_interval = Float(
-        5.0,
-        help="""
-        Seconds between two ``squeue`` calls once every starting job has been pending
-        for ``slurm_pending_grace`` seconds (waiting for free nodes, behind other jobs):
-        such a job may wait for hours, and the controller need not be asked twice a
-        second meanwhile. A job that starts is then seen within this time.
-        Set it to ``slurm_fast_poll_interval`` to keep the quick pace.
-        """,
-    ).tag(config=True)
-
-    slurm_pending_grace = Float(
-        30.0,
-        help="""
-        Seconds a job is followed at ``slurm_fast_poll_interval`` after it is first
-        seen pending, before polls slow down to ``slurm_pending_poll_interval``. Most
-        jobs on a partition with free nodes start well within it.
-        """,
-    ).tag(config=True)
-
-    sinfo_cache_ttl = Float(
-        30.0,
-        help="""
-        Seconds a ``sinfo`` answer is reused for, by every spawner and page of the
-        hub. The spawn page's resource table refreshes at this pace.
-        """,
-    ).tag(config=True)
 
     job_name = Unicode(
         "jupyter-{username}{servername_suffix}",
@@ -413,11 +208,6 @@ class MOSlurmSpawner(Spawner):
         """,
     ).tag(config=True)
 
-    stop_timeout = Float(
-        60.0,
-        help="Seconds to wait, after ``scancel``, for Slurm to report the job ended.",
-    ).tag(config=True)
-
     @default("ip")
     def _default_ip(self):
         # The hub connects from another machine: listen on every interface.
@@ -499,121 +289,6 @@ class MOSlurmSpawner(Spawner):
     # ------------------------------------------------------------------
     # Slurm plumbing
     # ------------------------------------------------------------------
-
-    def _slurm(self, command: str) -> str:
-        return os.path.join(self.slurm_bin_dir, command) if self.slurm_bin_dir else command
-
-    def _watcher(self):
-        return shared_job_watcher(
-            self._slurm("squeue"),
-            self._slurm("scontrol"),
-            self.slurm_poll_interval,
-            self.slurm_fast_poll_interval,
-            self.slurm_command_timeout,
-            self.slurm_start_poll_interval,
-            self.slurm_pending_poll_interval,
-            self.slurm_pending_grace,
-        )
-
-    def _sinfo_cache(self):
-        return shared_sinfo_cache(
-            sinfo_argv(self._slurm("sinfo")), self.sinfo_cache_ttl, self.slurm_command_timeout
-        )
-
-    def sinfo_snapshot(self):
-        """The shared cache's latest ``sinfo`` answer (no call to Slurm)."""
-        return self._sinfo_cache().current
-
-    @property
-    def _username(self) -> str:
-        name = self.user.name
-        if not _SAFE_USERNAME.match(name):
-            raise user_error(
-                f"The user name {name!r} cannot be used to submit Slurm jobs.",
-                reason="invalid_username",
-            )
-        return name
-
-    def _as_user(self, argv: list[str]) -> list[str]:
-        prefix = [word.replace("{username}", self._username) for word in self.exec_prefix]
-        return prefix + argv
-
-    _validated_partitions = None
-    _partitions_fingerprint = ""
-
-    def _keep_partitions(self, validated) -> None:
-        self._validated_partitions = validated
-        self._partitions_fingerprint = json.dumps(
-            {name: p.model_dump() for name, p in validated.items()},
-            sort_keys=True,
-            default=repr,
-        )
-
-    def configured_partitions(self):
-        """The admin's partitions, as validated when they were set."""
-        if self._validated_partitions is None:  # never set: the default
-            self._keep_partitions(validate_partitions(self.partitions))
-        return self._validated_partitions
-
-    def partitions_fingerprint(self) -> str:
-        """A text that changes whenever the validated partitions do."""
-        self.configured_partitions()
-        return self._partitions_fingerprint
-
-    async def partition_views(self):
-        """The partitions this user may use, merged with the shared ``sinfo`` cache."""
-        partitions = self.configured_partitions()
-        allowed = await self._allowed_partitions()
-        if allowed is not None:
-            partitions = {n: p for n, p in partitions.items() if n in allowed}
-        snapshot = await self._sinfo_cache().get()
-        resources = snapshot.partitions if (snapshot.ok or snapshot.partitions) else None
-        return merge_partitions(partitions, resources, snapshot.error)
-
-    async def _allowed_partitions(self) -> set[str] | None:
-        if self.user_partitions is None:
-            return None
-        if callable(self.user_partitions):
-            names = self.user_partitions(self)
-            if asyncio.iscoroutine(names):
-                names = await names
-        else:
-            names = self.user_partitions
-        return {str(n) for n in names}
-
-    async def validated_options(self, raw) -> UserOptions:
-        """``raw`` user options checked against this user's partitions.
-
-        Raises an HTTP 400 error naming the field on a refused value.
-        """
-        views = await self.partition_views()
-        try:
-            return validate_options(raw, views, sbatch_options=self.allowed_sbatch_options)
-        except OptionError as e:
-            raise user_error(str(e), reason="invalid_options") from None
-
-    async def _options_from_form(self, formdata):
-        try:
-            raw = flatten_form(formdata)
-        except OptionError as e:
-            raise user_error(str(e), reason="invalid_options") from None
-        options = await self.validated_options(raw)
-        return options.to_user_options()
-
-    def options_from_query(self, query_data):
-        """Options from ``/hub/spawn?...``: the same fields and checks as the form.
-
-        JupyterHub 6 strips the ``opt-`` prefix of query options itself; JupyterHub 5
-        does not, so the same link works with both, the prefix is handled here too
-        (when some names carry it, only those count, as in JupyterHub 6).
-        """
-        if any(key.startswith("opt-") for key in query_data):
-            query_data = {
-                key[len("opt-") :]: value
-                for key, value in query_data.items()
-                if key.startswith("opt-")
-            }
-        return self._options_from_form(query_data)
 
     # ------------------------------------------------------------------
     # Lifecycle

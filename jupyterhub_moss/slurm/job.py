@@ -336,7 +336,10 @@ class ServerJob:
             while time.monotonic() < deadline:
                 if await watcher.refresh():
                     status = watcher.status(job_id)
-                    if status is GONE or (status is not None and status.finished):
+                    # COMPLETING: cancelled, its processes on their way out.
+                    if status is GONE or (
+                        status is not None and (status.finished or status.state == "COMPLETING")
+                    ):
                         log.info("Job %s of %s has ended", job_id, self.log_name)
                         return
             log.warning(

@@ -4,6 +4,7 @@
 #
 #   bench/run.sh                 # everything (about 25 minutes); writes docs/BENCHMARKS.md
 #   bench/run.sh --window 20     # shorter measuring windows
+#   bench/run.sh --controller    # slurmctld's time per minute with a big queue (bench/controller.py)
 #
 # Not part of the test suite.
 set -euo pipefail
@@ -33,4 +34,8 @@ fi
 
 export PATH="$MOSS_DEV_ROOT/node/node_modules/.bin:$PATH"
 cd "$repo"
+if [ "${1:-}" = --controller ]; then
+    shift
+    exec "$MOSS_DEV_ROOT/jh6/bin/python" bench/controller.py "$@"
+fi
 exec "$MOSS_DEV_ROOT/jh6/bin/python" bench/bench.py "$@"

@@ -20,8 +20,22 @@ CLUSTER_UP = Path(__file__).parent.parent / "dev" / "cluster-up.sh"
 
 
 def controller_pids():
+    """The pids of this cluster's slurmctld: those that share our root directory.
+
+    The Slurm 24.11 cluster (dev/slurm24-up.sh) runs its own slurmctld in a chroot
+    on the same machine; both see each other's processes.
+    """
     out = subprocess.run(["pgrep", "-x", "slurmctld"], capture_output=True, text=True).stdout
-    return [int(p) for p in out.split()]
+    root = os.stat("/")
+    pids = []
+    for pid in out.split():
+        try:
+            theirs = os.stat(f"/proc/{pid}/root")
+        except OSError:  # gone meanwhile
+            continue
+        if (theirs.st_dev, theirs.st_ino) == (root.st_dev, root.st_ino):
+            pids.append(int(pid))
+    return pids
 
 
 def stop_controller():

@@ -17,9 +17,22 @@
 #   long   node[1-2,4]    MaxTime 2-00:00:00 (two kinds of nodes)
 #   debug  node4          MaxTime 00:30:00
 # Users: moss-demo, and moss01 .. moss16 for the tests and benchmarks.
+#
+# /etc/moss-dev/cluster.env, when it exists, may set the cluster's name and ports
+# (MOSS_CLUSTER_NAME, MOSS_SLURMCTLD_PORT, MOSS_SLURMD_PORT, MOSS_NODE_PORT_BASE):
+# dev/slurm24-up.sh runs this script inside a Debian 13 chroot, and its cluster
+# needs ports of its own to run next to this one.
 set -euo pipefail
 
 MOSS_DEV_USERS=${MOSS_DEV_USERS:-"moss-demo $(printf 'moss%02d ' $(seq 1 16))"}
+SETTINGS=/etc/moss-dev/cluster.env
+# shellcheck source=/dev/null
+[ ! -f "$SETTINGS" ] || . "$SETTINGS"
+CLUSTER_NAME=${MOSS_CLUSTER_NAME:-moss}
+SLURMCTLD_PORT=${MOSS_SLURMCTLD_PORT:-16817}
+SLURMD_PORT=${MOSS_SLURMD_PORT:-16818}
+# node N's slurmd listens on NODE_PORT_BASE + N
+NODE_PORT_BASE=${MOSS_NODE_PORT_BASE:-17000}
 CONF_DIR=/etc/slurm
 STATE_DIR=/var/lib/moss-dev/slurm
 LOG_DIR=/var/log/moss-dev
@@ -70,15 +83,15 @@ write_config() {
     done
     grep -q '\bnode1\b' /etc/hosts || echo "127.0.0.1 node1 node2 node3 node4" >>/etc/hosts
 
-    local new
+    local new p=$NODE_PORT_BASE
     new=$(mktemp)
     cat >"$new" <<CONF
 # Written by jupyterhub_moss dev/cluster-up.sh: a one-machine test cluster.
-ClusterName=moss
+ClusterName=$CLUSTER_NAME
 SlurmctldHost=$host(127.0.0.1)
 SlurmUser=slurm
-SlurmctldPort=16817
-SlurmdPort=16818
+SlurmctldPort=$SLURMCTLD_PORT
+SlurmdPort=$SLURMD_PORT
 AuthType=auth/munge
 StateSaveLocation=$STATE_DIR/ctld
 SlurmdSpoolDir=$STATE_DIR/d-%n
@@ -102,9 +115,9 @@ MinJobAge=300
 KillWait=5
 GresTypes=gpu
 MpiDefault=none
-NodeName=node[1-2] NodeHostname=$host NodeAddr=127.0.0.1 Port=[17001-17002] CPUs=28 RealMemory=64000 State=UNKNOWN
-NodeName=node3 NodeHostname=$host NodeAddr=127.0.0.1 Port=17003 CPUs=128 RealMemory=256000 Gres=gpu:V100-SXM2-32GB:2 State=UNKNOWN
-NodeName=node4 NodeHostname=$host NodeAddr=127.0.0.1 Port=17004 CPUs=64 RealMemory=128000 State=UNKNOWN
+NodeName=node[1-2] NodeHostname=$host NodeAddr=127.0.0.1 Port=[$((p + 1))-$((p + 2))] CPUs=28 RealMemory=64000 State=UNKNOWN
+NodeName=node3 NodeHostname=$host NodeAddr=127.0.0.1 Port=$((p + 3)) CPUs=128 RealMemory=256000 Gres=gpu:V100-SXM2-32GB:2 State=UNKNOWN
+NodeName=node4 NodeHostname=$host NodeAddr=127.0.0.1 Port=$((p + 4)) CPUs=64 RealMemory=128000 State=UNKNOWN
 PartitionName=cpu Nodes=node[1-2] MaxTime=12:00:00 Default=YES State=UP
 PartitionName=gpu Nodes=node3 MaxTime=01:00:00 State=UP
 PartitionName=long Nodes=node[1-2],node4 MaxTime=2-00:00:00 State=UP
@@ -125,6 +138,23 @@ CONF
         CONFIG_CHANGED=1
     fi
     rm -f "$new"
+    # Slurm 24.11 loads a cgroup plugin even with proctrack/linuxproc and
+    # task/none, and slurmd stops at start ("cgroup filesystem not mounted") where
+    # the cgroup filesystem is not usable, as in the chroot. 22.05 has no
+    # "disabled" value and needs no cgroup.conf: leave it alone there.
+    if [ "$(slurm_major)" -ge 24 ]; then
+        echo "CgroupPlugin=disabled" >"$new"
+        if ! cmp -s "$new" "$CONF_DIR/cgroup.conf"; then
+            install -m 0644 "$new" "$CONF_DIR/cgroup.conf"
+            CONFIG_CHANGED=1
+        fi
+        rm -f "$new"
+    fi
+}
+
+slurm_major() {
+    # "slurm-wlm 22.05.8" -> 22
+    /usr/sbin/slurmd -V | awk '{ split($NF, v, "."); print v[1] }'
 }
 
 start_munge() {

@@ -1,19 +1,83 @@
 #!/usr/bin/env bash
 # Run the whole test suite: lint, unit tests, and the integration and browser
-# tests against a real JupyterHub on the local Slurm cluster, with JupyterHub 6
-# and again (integration and browser tests) with JupyterHub 5. Run as root on Debian 12.
+# tests against a real JupyterHub on the local Slurm cluster (Debian 12's Slurm
+# 22.05), with JupyterHub 6 and again (integration and browser tests) with
+# JupyterHub 5; then the integration tests once more against Slurm 24.11, in a
+# Debian 13 chroot (dev/slurm24-up.sh). Run as root on Debian 12.
 #
 #   dev/test.sh                 # everything
-#   dev/test.sh -k restart      # extra arguments go to pytest (JupyterHub 6 run only)
+#   dev/test.sh -k restart      # extra arguments go to pytest (JupyterHub 6 on 22.05 only)
+#   MOSS_SLURM24=0 dev/test.sh  # everything but the Slurm 24.11 run
+#
+# Each phase prints "== phase NAME: N s" when it is done, and a summary ends the
+# output: cluster-slurm22.05 (dev/cluster-up.sh), setup, lint, pytest-jh6-slurm22.05
+# (every test), pytest-jh5-slurm22.05 (integration and browser tests),
+# chroot-slurm24.11 (dev/slurm24-up.sh: build what is missing, start the cluster)
+# and pytest-jh6-slurm24.11 (integration tests). The first phase that fails stops
+# the run, with its exit code.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(dirname "$here")
 MOSS_DEV_ROOT=${MOSS_DEV_ROOT:-/opt/moss-dev}
+MOSS_SLURM24=${MOSS_SLURM24:-1}
 
-"$here/setup.sh"
+phases=()          # "NAME: N s" of each finished phase, for the summary
+current_phase=     # the phase that runs, if any
+phase_start=0
+slurm24_started=0
+
+# phase NAME COMMAND...: run COMMAND as one phase and time it. It runs in the
+# script's own context, so that set -e stops it at the first failing command
+# (in a "cmd || ..." context bash would ignore set -e inside functions).
+phase() {
+    current_phase=$1
+    phase_start=$SECONDS
+    shift
+    echo "== phase $current_phase"
+    "$@"
+    echo "== phase $current_phase: $((SECONDS - phase_start)) s"
+    phases+=("$current_phase: $((SECONDS - phase_start)) s")
+    current_phase=
+}
+
+on_exit() {
+    local rc=$? line
+    if [ -n "$current_phase" ]; then
+        echo "== phase $current_phase: $((SECONDS - phase_start)) s, FAILED (exit $rc)"
+        phases+=("$current_phase: $((SECONDS - phase_start)) s, FAILED (exit $rc)")
+    fi
+    if [ "$slurm24_started" = 1 ]; then
+        # Leave no second slurmctld running next to the host's.
+        "$here/slurm24-up.sh" --stop || true
+    fi
+    echo "== summary"
+    for line in "${phases[@]}"; do
+        echo "   $line"
+    done
+    if [ "$rc" = 0 ]; then
+        echo "   total: $SECONDS s, passed"
+    else
+        echo "   total: $SECONDS s, FAILED (exit $rc)"
+    fi
+    exit "$rc"
+}
+trap on_exit EXIT
+
+lint() {
+    local paths=() p
+    for p in jupyterhub_moss tests bench dev; do
+        [ -e "$p" ] && paths+=("$p")
+    done
+    "$MOSS_DEV_ROOT/jh6/bin/ruff" check "${paths[@]}"
+    "$MOSS_DEV_ROOT/jh6/bin/ruff" format --check "${paths[@]}"
+}
 
 cd "$repo"
+# setup.sh brings the cluster up too; first on its own, to time it.
+phase cluster-slurm22.05 "$here/cluster-up.sh"
+phase setup "$here/setup.sh"
+
 export MOSS_DEV_ROOT
 export MOSS_REQUIRE_CLUSTER=1
 export PYTHONDONTWRITEBYTECODE=1
@@ -21,17 +85,35 @@ export PATH="$MOSS_DEV_ROOT/node/node_modules/.bin:$PATH"
 
 "$here/cancel-leftovers.sh"
 
-echo "== lint (ruff)"
-lint_paths=$(ls -d jupyterhub_moss tests bench dev 2>/dev/null || true)
-"$MOSS_DEV_ROOT/jh6/bin/ruff" check $lint_paths
-"$MOSS_DEV_ROOT/jh6/bin/ruff" format --check $lint_paths
+phase lint lint
 
-echo "== JupyterHub 6: all tests"
-MOSS_HUB_VENV="$MOSS_DEV_ROOT/jh6" "$MOSS_DEV_ROOT/jh6/bin/python" -m pytest -p no:cacheprovider "$@"
+# A run that collects no test (pytest's exit code 5) fails like any other: every
+# run below is meant to run tests.
+phase pytest-jh6-slurm22.05 \
+    env MOSS_HUB_VENV="$MOSS_DEV_ROOT/jh6" \
+    "$MOSS_DEV_ROOT/jh6/bin/python" -m pytest -p no:cacheprovider "$@"
 
-if [ $# -eq 0 ]; then
-    echo "== JupyterHub 5: integration and browser tests"
-    MOSS_ARTIFACTS="$repo/test-artifacts/jupyterhub5" MOSS_HUB_VENV="$MOSS_DEV_ROOT/jh5" \
-        "$MOSS_DEV_ROOT/jh5/bin/python" -m pytest -p no:cacheprovider \
-        -m "cluster and not slow"
+if [ $# -gt 0 ]; then
+    exit 0
 fi
+
+phase pytest-jh5-slurm22.05 \
+    env MOSS_ARTIFACTS="$repo/test-artifacts/jupyterhub5" MOSS_HUB_VENV="$MOSS_DEV_ROOT/jh5" \
+    "$MOSS_DEV_ROOT/jh5/bin/python" -m pytest -p no:cacheprovider -m "cluster and not slow"
+
+if [ "$MOSS_SLURM24" = 0 ]; then
+    exit 0
+fi
+
+# One cluster after the other: jobs left on the 22.05 cluster would hold this
+# machine's cores while the 24.11 tests time their spawns.
+"$here/cancel-leftovers.sh"
+slurm24_started=1
+phase chroot-slurm24.11 "$here/slurm24-up.sh"
+"$here/slurm24-run.sh" bash dev/cancel-leftovers.sh
+
+# The browser tests stay with the 22.05 runs: the page does not depend on
+# Slurm's version, and the slow ones only wait for Slurm's clock.
+phase pytest-jh6-slurm24.11 \
+    "$here/slurm24-run.sh" /opt/moss-dev/jh6/bin/python -m pytest -p no:cacheprovider \
+    -m "cluster and not browser and not slow"

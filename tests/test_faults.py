@@ -5,7 +5,6 @@ no job left that the hub does not know about.
 """
 
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -21,16 +20,22 @@ CLUSTER_UP = Path(__file__).parent.parent / "dev" / "cluster-up.sh"
 
 
 def controller_pids():
-    """The pid of this cluster's slurmctld, from the pid file its slurm.conf names
-    (another cluster's may run on the same machine)."""
-    conf = Path(os.environ.get("SLURM_CONF", "/etc/slurm/slurm.conf")).read_text()
-    pid_file = re.search(r"^SlurmctldPidFile=(\S+)", conf, re.MULTILINE)
-    try:
-        pid = int(Path(pid_file.group(1) if pid_file else "/run/slurmctld.pid").read_text())
-        os.kill(pid, 0)
-    except (OSError, ValueError):
-        return []
-    return [pid]
+    """The pids of this cluster's slurmctld: those that share our root directory.
+
+    The Slurm 24.11 cluster (dev/slurm24-up.sh) runs its own slurmctld in a chroot
+    on the same machine; both see each other's processes.
+    """
+    out = subprocess.run(["pgrep", "-x", "slurmctld"], capture_output=True, text=True).stdout
+    root = os.stat("/")
+    pids = []
+    for pid in out.split():
+        try:
+            theirs = os.stat(f"/proc/{pid}/root")
+        except OSError:  # gone meanwhile
+            continue
+        if (theirs.st_dev, theirs.st_ino) == (root.st_dev, root.st_ino):
+            pids.append(int(pid))
+    return pids
 
 
 def stop_controller():

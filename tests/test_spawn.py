@@ -60,7 +60,8 @@ def test_form_spawn_runs_job_with_requested_resources(hub, form, expected):
     for key in ("Partition", "NumCPUs", "TimeLimit"):
         assert info[key] == expected[key], (key, info)
     if expected["gres"]:
-        assert info.get("TresPerNode") == f"gres:{expected['gres']}"
+        # Slurm 22.05 prints "gres:gpu:...", 24.11 "gres/gpu:...".
+        assert info.get("TresPerNode") in (f"gres:{expected['gres']}", f"gres/{expected['gres']}")
     else:
         assert "TresPerNode" not in info or info["TresPerNode"] in ("(null)", "")
     print(f"ready {ready_after:.2f} s after the form POST")

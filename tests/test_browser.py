@@ -17,7 +17,11 @@ from jupyterhub_moss.slurm.sinfo import parse_sinfo, sinfo_argv
 
 pytestmark = [pytest.mark.cluster, pytest.mark.browser]
 
-playwright_api = pytest.importorskip("playwright.sync_api")
+if os.environ.get("MOSS_REQUIRE_CLUSTER") == "1":
+    # The test command: a missing browser driver is an error, never a skip.
+    import playwright.sync_api as playwright_api
+else:
+    playwright_api = pytest.importorskip("playwright.sync_api")
 
 ARTIFACTS = Path(os.environ.get("MOSS_ARTIFACTS", Path(__file__).parent.parent / "test-artifacts"))
 CHROMIUM = os.environ.get("MOSS_CHROMIUM", "/usr/bin/chromium")

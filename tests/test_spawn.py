@@ -71,6 +71,10 @@ def test_form_spawn_runs_job_with_requested_resources(hub, form, expected):
     assert r.status_code in (202, 204)
     hub.wait_stopped(user)
     assert job_id not in active_jobs(user)
+    # stop() returns once the job is on its way out (COMPLETING); it ends cancelled.
+    deadline = time.monotonic() + 30
+    while job_info(job_id)["JobState"] == "COMPLETING" and time.monotonic() < deadline:
+        time.sleep(0.2)
     assert job_info(job_id)["JobState"] == "CANCELLED"
 
 

@@ -150,17 +150,37 @@ def flatten_form(formdata: dict) -> dict[str, str]:
         values = [v.decode("utf-8", "replace") if isinstance(v, bytes) else v for v in values]
         distinct = {v for v in values if isinstance(v, str) and v != ""}
         if any(not isinstance(v, str) for v in values):
-            raise OptionError(str(key)[:40], "must be text")
+            raise OptionError(_shown_name(str(key)), "must be text")
         if len(distinct) > 1:
-            raise OptionError(str(key)[:40], "was given more than one value")
+            raise OptionError(_shown_name(str(key)), "was given more than one value")
         if distinct:
             flat[key] = distinct.pop()
     return flat
 
 
+def _encodable(text: str) -> bool:
+    """Whether ``text`` can be written as UTF-8: a lone surrogate (JSON's "\\udc80") cannot."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _shown_name(key) -> str:
+    """An option name as a refusal may show it: escaped if it holds control characters or
+    cannot be encoded, at most 40 characters."""
+    shown = key if isinstance(key, str) else repr(key)
+    if _CONTROL.search(shown) or not _encodable(shown):
+        shown = repr(shown)
+    return shown[:40]
+
+
 def _text(field: str, value, *, max_length: int = 256) -> str:
     if not isinstance(value, str):
         raise OptionError(field, f"must be a string, not {type(value).__name__}")
+    if not _encodable(value):
+        raise OptionError(field, "must be text that can be encoded as UTF-8 (no lone surrogates)")
     if _CONTROL.search(value):
         raise OptionError(field, "must not contain line breaks or control characters")
     if len(value) > max_length:
@@ -321,11 +341,8 @@ def validate_options(
         raw = raw["user_options"]
     for key in raw:
         if not isinstance(key, str) or key not in OPTION_NAMES:
-            shown = key if isinstance(key, str) else repr(key)
-            if isinstance(shown, str) and _CONTROL.search(shown):
-                shown = repr(shown)
             raise OptionError(
-                str(shown)[:40], f"is not a known option; known options: {', '.join(OPTION_NAMES)}"
+                _shown_name(key), f"is not a known option; known options: {', '.join(OPTION_NAMES)}"
             )
     usable = {
         name: view

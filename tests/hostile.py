@@ -26,6 +26,8 @@ NASTY_TEXT = [
     "\x00",
     "\r\n",
     "\u2028",
+    "/\udc80",  # a lone surrogate, as JSON's "\udc80" decodes to: not UTF-8
+    "~/\ud83d",
     "１０",
     "１:00:00",
     "-1",
@@ -107,6 +109,7 @@ SAFE_WORD = re.compile(r"[A-Za-z0-9_.:,=/+@%~-]+")
 def check_script(script: str, sent: dict, baseline: str) -> None:
     """The script for ``sent`` options: exactly the expected #SBATCH lines, each one
     word, and everything else as in ``baseline``."""
+    script.encode("utf-8")  # sbatch gets it as bytes
     lines = script.split("\n")
     directives = [line for line in lines if line.startswith("#SBATCH ")]
     names = []

@@ -7,6 +7,7 @@ hundreds of cases run in seconds and every accepted case can be checked.
 """
 
 import html
+import json
 import os
 import re
 import stat
@@ -127,6 +128,21 @@ def test_rest_bare_body(recording_hub, baselines, sent):
         return
     r = recording_hub.api("POST", "/users/moss02/server", json=sent)
     event(judge(recording_hub, "moss02", sent, rest_message(r), baselines))
+
+
+@pytest.mark.parametrize("wrapped", [True, False])
+def test_rest_text_that_cannot_be_encoded(recording_hub, wrapped):
+    # JSON's "\udc80" is a lone surrogate once decoded: no UTF-8 script can hold it.
+    options = {"partition": "cpu", "root_dir": "/\udc80"}
+    body = {"user_options": options} if wrapped else options
+    r = recording_hub.api(
+        "POST",
+        "/users/moss06/server",
+        content=json.dumps(body),  # ASCII, with the surrogate escaped
+        headers={"Content-Type": "application/json"},
+    )
+    assert refusal_field(rest_message(r)) == "root_dir"
+    assert take_script(recording_hub, "moss06") is None, "sbatch was started"
 
 
 @pytest.fixture(scope="module")

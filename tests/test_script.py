@@ -118,6 +118,20 @@ def test_environment_values_stay_one_word(value, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"env": {"JUPYTERHUB_ROOT_DIR": "/\udc80"}},
+        {"cmd": ["/opt/jupyter/bin/jupyterhub-singleuser", "--x=\ud800"]},
+        {"service_path": "/user/\udfff/"},
+    ],
+)
+def test_text_that_cannot_be_encoded_is_unsafe(change):
+    # sbatch gets the script as UTF-8 bytes: a lone surrogate must stop it before then.
+    with pytest.raises(UnsafeValue, match="UTF-8"):
+        render(**change)
+
+
 def test_environment_names_are_checked():
     with pytest.raises(UnsafeValue):
         render(env={"BAD NAME": "x"})

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 
 from .partitions import PartitionView
+from .sbatch_options import RESERVED_SBATCH_OPTIONS, value_allowed
 from .slurm.timefmt import UNLIMITED, describe_duration, format_duration, parse_duration
 
 __all__ = [
@@ -36,40 +37,6 @@ OPTION_NAMES = (
     "options",
 )
 
-#: sbatch options that the spawner sets itself, or that would change who or what
-#: runs: never accepted as free-form options, whatever the admin allows.
-RESERVED_SBATCH_OPTIONS = frozenset(
-    {
-        "--partition",
-        "--cpus-per-task",
-        "--gres",
-        "--gpus",
-        "--time",
-        "--mem",
-        "--reservation",
-        "--chdir",
-        "--output",
-        "--error",
-        "--input",
-        "--job-name",
-        "--nodes",
-        "--ntasks",
-        "--export",
-        "--export-file",
-        "--get-user-env",
-        "--uid",
-        "--gid",
-        "--wrap",
-        "--comment",
-        "--array",
-        "--dependency",
-        "--parsable",
-        "--test-only",
-        "--wait",
-        "--requeue",
-        "--no-requeue",
-    }
-)
 _SBATCH_OPTION = re.compile(r"^(--[a-z][a-z0-9-]{0,40})=([A-Za-z0-9_.:,=/+@%~-]{1,64})\Z")
 # Sent by browsers or JupyterHub along with the form; never options.
 _IGNORED_FORM_FIELDS = frozenset({"_xsrf"})
@@ -299,7 +266,7 @@ def _sbatch_options(value, allowed: dict[str, str]) -> tuple[str, ...]:
             raise OptionError("options", f"{name} is not allowed; allowed: {names}")
         if name in seen:
             raise OptionError("options", f"{name} is given twice")
-        if not re.fullmatch(allowed[name], option_value):
+        if not value_allowed(allowed[name], option_value):
             raise OptionError("options", f"{option_value[:40]!r} is not a value allowed for {name}")
         seen.add(name)
         result.append(f"{name}={option_value}")

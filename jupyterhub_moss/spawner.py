@@ -36,13 +36,13 @@ from traitlets import (
 from .errors import user_error
 from .form import render_options_form
 from .options import (
-    RESERVED_SBATCH_OPTIONS,
     OptionError,
     UserOptions,
     flatten_form,
     validate_options,
 )
 from .partitions import PartitionConfigError, merge_partitions, validate_partitions
+from .sbatch_options import SbatchOptionError, check_allowed_options
 from .slurm.cancels import ALREADY_GONE, shared_cancel_retries
 from .slurm.reasons import describe_pending
 from .slurm.runner import SlurmCommandError, run_command
@@ -61,8 +61,6 @@ __all__ = ["MOSlurmSpawner"]
 
 _SAFE_USERNAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,63}\Z")
 _JOB_ID = re.compile(r"^[0-9]+\Z")
-# A group holding a quantifier, itself quantified: "(a+)+", "(\w*)*", "(x{2,})+"
-_NESTED_QUANTIFIER = re.compile(r"\([^()]*[+*}][^()]*\)\s*[+*{]")
 
 
 class MOSlurmSpawner(Spawner):
@@ -296,30 +294,10 @@ class MOSlurmSpawner(Spawner):
 
     @validate("allowed_sbatch_options")
     def _validate_allowed_sbatch_options(self, proposal):
-        for name, pattern in proposal.value.items():
-            if not re.fullmatch(r"--[a-z][a-z0-9-]*", name):
-                raise TraitError(
-                    f"MOSlurmSpawner.allowed_sbatch_options: {name!r} is not an sbatch option "
-                    "name such as '--constraint'"
-                )
-            if name in RESERVED_SBATCH_OPTIONS:
-                raise TraitError(
-                    f"MOSlurmSpawner.allowed_sbatch_options: {name} is set by the spawner or "
-                    "changes who runs the job; it cannot be left to users"
-                )
-            if _NESTED_QUANTIFIER.search(pattern):
-                raise TraitError(
-                    f"MOSlurmSpawner.allowed_sbatch_options[{name!r}]: {pattern!r} repeats a "
-                    "group that itself repeats, which can take the hub ages to check against "
-                    "a hostile value; write it without nested repetition"
-                )
-            try:
-                re.compile(pattern)
-            except re.error as e:
-                raise TraitError(
-                    f"MOSlurmSpawner.allowed_sbatch_options[{name!r}]: "
-                    f"not a regular expression: {e}"
-                ) from None
+        try:
+            check_allowed_options(proposal.value)
+        except SbatchOptionError as e:
+            raise TraitError(f"MOSlurmSpawner.allowed_sbatch_options{e}") from None
         return proposal.value
 
     prologue = Unicode(

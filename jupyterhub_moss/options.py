@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 
 from .partitions import PartitionView
-from .sbatch_options import RESERVED_SBATCH_OPTIONS, value_allowed
+from .sbatch_options import reserved_for, value_allowed
 from .slurm.timefmt import UNLIMITED, describe_duration, format_duration, parse_duration
 
 __all__ = [
@@ -262,7 +262,8 @@ def _sbatch_options(value, allowed: dict[str, str]) -> tuple[str, ...]:
                 "options", f"{word[:40]!r} is not of the form --name=value; allowed: {names}"
             )
         name, option_value = match.groups()
-        if name not in allowed or name in RESERVED_SBATCH_OPTIONS:
+        # Exact names only: sbatch would take "--part" for "--partition".
+        if name not in allowed or reserved_for(name):
             raise OptionError("options", f"{name} is not allowed; allowed: {names}")
         if name in seen:
             raise OptionError("options", f"{name} is given twice")

@@ -9,13 +9,16 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from test_options import VIEWS
 from traitlets import TraitError
 
 from jupyterhub_moss import MOSlurmSpawner
+from jupyterhub_moss.options import OptionError, validate_options
 from jupyterhub_moss.sbatch_options import (
     RESERVED_SBATCH_OPTIONS,
     SbatchOptionError,
     check_allowed_options,
+    reserved_for,
     value_allowed,
 )
 
@@ -136,9 +139,101 @@ def test_patterns_without_a_linear_time_match_are_refused_at_start_up(pattern):
         MOSlurmSpawner(allowed_sbatch_options={"--qos": pattern})
 
 
+NEWLY_RESERVED = [
+    "--clusters",
+    "--cluster",
+    "--cluster-constraint",
+    "--gpus-per-node",
+    "--gpus-per-socket",
+    "--gpus-per-task",
+    "--tres-per-task",
+    "--cpus-per-gpu",
+    "--mem-per-cpu",
+    "--mem-per-gpu",
+    "--mincpus",
+    "--ntasks-per-node",
+    "--tasks-per-node",
+    "--ntasks-per-gpu",
+    "--exclusive",
+    "--core-spec",
+    "--hold",
+    "--begin",
+    "--container",
+    "--nodefile",
+    "--bbf",
+    "--help",
+]
+
+
+@pytest.mark.parametrize("name", NEWLY_RESERVED + ["--partition", "--uid", "--export", "--wrap"])
+def test_reserved_options_cannot_be_left_to_users(name):
+    with pytest.raises(TraitError, match=f"allowed_sbatch_options\\['{name}'\\]"):
+        MOSlurmSpawner(allowed_sbatch_options={name: r"[a-z0-9]+"})
+
+
+@pytest.mark.parametrize(
+    "name, stands_for",
+    [
+        ("--part", "--partition"),
+        ("--p", "--parsable"),  # or --partition: ambiguous, still refused
+        ("--clu", "--cluster"),
+        ("--mem-per", "--mem-per-cpu"),
+        ("--gpus-per", "--gpus-per-node"),
+        ("--tres", "--tres-per-task"),
+        ("--hol", "--hold"),
+        ("--beg", "--begin"),
+        ("--u", "--uid"),
+        ("--export-f", "--export-file"),
+    ],
+)
+def test_abbreviations_of_reserved_options_cannot_be_left_to_users(name, stands_for):
+    # sbatch takes any unambiguous beginning of a long option for the option itself.
+    with pytest.raises(TraitError) as info:
+        MOSlurmSpawner(allowed_sbatch_options={name: r"[a-z0-9]+"})
+    assert f"['{name}']" in str(info.value)
+    assert stands_for in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "--constraint",
+        "--qos",
+        "--account",
+        "--mem-bind",  # begins with the reserved --mem, but is an option of its own
+        "--time-min",
+        "--gpu-bind",
+        "--deadline",
+        "--batch",
+        "--nodelist",
+        "--licenses",
+    ],
+)
+def test_other_options_can_be_left_to_users(name):
+    allowed = {name: r"[a-z0-9]+"}
+    assert MOSlurmSpawner(allowed_sbatch_options=allowed).allowed_sbatch_options == allowed
+    options = validate_options({"options": f"{name}=x1"}, VIEWS, sbatch_options=allowed)
+    assert options.sbatch_options == (f"{name}=x1",)
+
+
+@pytest.mark.parametrize("word", ["--constrain=ib", "--cons=ib", "--constraints=ib", "--c=ib"])
+def test_only_the_exact_names_listed_are_accepted_from_users(word):
+    with pytest.raises(OptionError, match="is not allowed; allowed: --constraint"):
+        validate_options({"options": word}, VIEWS, sbatch_options={"--constraint": r".*"})
+
+
+@pytest.mark.parametrize("name", ["--part", "--clusters", "--mem-per-cpu"])
+def test_reserved_options_are_refused_even_when_listed_unchecked(name):
+    # validate_options is also called with settings that no trait has checked.
+    with pytest.raises(OptionError, match=f"{name} is not allowed"):
+        validate_options({"options": f"{name}=x"}, VIEWS, sbatch_options={name: r".*"})
+
+
 def test_reserved_names_are_sbatch_long_options():
     # A typo here would reserve nothing.
     assert all(re.fullmatch(r"--[a-z][a-z-]+[a-z]", name) for name in RESERVED_SBATCH_OPTIONS)
+    assert reserved_for("--mem") == ["--mem", "--mem-per-cpu", "--mem-per-gpu"]
+    assert reserved_for("--mem-bind") == []
 
 
 def test_the_check_names_the_entry():

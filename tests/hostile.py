@@ -2,12 +2,18 @@
 
 A case passes when the options are refused naming one of the fields that were
 sent, or when the batch script has exactly the expected #SBATCH lines, each one
-word, and the rest of the script is the baseline's line for line.
+word with the value the options ask for, exports exactly the expected values (as
+bash reads them), and is otherwise the baseline's line for line.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import subprocess
+import tempfile
+from functools import lru_cache
 
 from hypothesis import strategies as st
 
@@ -97,6 +103,16 @@ def option_sets(draw, json_values: bool = True):
     return options
 
 
+#: The limits of the seed's partitions, as both test_partitions.SEED (with its recorded
+#: sinfo) and hubtools.PARTITIONS (on the local cluster) have them:
+#: (max_nprocs, max_ngpus, max_runtime in seconds, GPU template).
+LIMITS = {
+    "cpu": (28, 0, 12 * 3600, None),
+    "gpu": (128, 2, 3600, "gpu:V100-SXM2-32GB:{}"),
+    "long": (28, 0, 12 * 3600, None),
+}
+
+
 def refusal_field(message: str) -> str | None:
     """The field a refusal names ("nprocs: ..." -> "nprocs")."""
     match = re.match(r"^(?:Error: )?([^:\n]{1,60}): ", message)
@@ -104,11 +120,71 @@ def refusal_field(message: str) -> str | None:
 
 
 SAFE_WORD = re.compile(r"[A-Za-z0-9_.:,=/+@%~-]+")
+#: Values that differ from one spawn to the next: compared by form only.
+TOKENS = ("JUPYTERHUB_API_TOKEN", "JPY_API_TOKEN")
+_BASH = shutil.which("bash") or "/bin/bash"
+_MEMORY = re.compile(r"^([0-9]+)([KMGTkmgt]?)[Bb]?\Z")
+_MB = {"K": None, "": 1, "M": 1, "G": 1024, "T": 1024 * 1024}
+
+
+def source_exports(script: str) -> dict[str, str]:
+    """The variables the script's ``export`` lines set, as bash reads them.
+
+    The block from the first ``export`` line to the next empty line is run by bash with
+    an empty environment (so no program can be found), in an empty folder that must
+    stay empty; only bash's own builtins print what it exported.
+    """
+    lines = script.split("\n")
+    start = next(i for i, line in enumerate(lines) if line.startswith("export "))
+    end = lines.index("", start)
+    block = "\n".join(lines[start:end])
+    show = 'for moss_n in $(compgen -e); do printf "%s=%s\\0" "$moss_n" "${!moss_n}"; done'
+    with tempfile.TemporaryDirectory() as folder:
+        result = subprocess.run(
+            ["env", "-i", "PATH=/nonexistent", _BASH, "--noprofile", "--norc", "-c"]
+            + [f"{block}\n{show}"],
+            cwd=folder,
+            capture_output=True,
+            timeout=30,
+            check=False,
+        )
+        left = os.listdir(folder)
+    assert result.returncode == 0, result.stderr.decode("utf-8", "replace")[-2000:]
+    assert not result.stderr, result.stderr.decode("utf-8", "replace")[-2000:]
+    assert left == [], f"the export lines wrote {left}"
+    env = dict(item.split("=", 1) for item in result.stdout.decode("utf-8").split("\0") if item)
+    for name in ("PATH", "PWD", "OLDPWD", "SHLVL", "_"):
+        env.pop(name, None)
+    return env
+
+
+@lru_cache(maxsize=16)
+def _baseline_exports(baseline: str) -> dict[str, str]:
+    return source_exports(baseline)
+
+
+def _given(sent: dict, key: str) -> str | None:
+    """The value sent for ``key`` as the validation reads it: without surrounding
+    blanks, None when empty."""
+    value = sent.get(key)
+    if value is None:
+        return None
+    return str(value).strip() or None
+
+
+def expected_memory(text: str) -> str:
+    """What ``--mem`` must be for a memory the options gave (a bare number is MB)."""
+    match = _MEMORY.match(text)
+    assert match, text
+    number, unit = int(match.group(1)), match.group(2).upper()
+    megabytes = number // 1024 if unit == "K" else number * _MB[unit]
+    return f"{megabytes}M"
 
 
 def check_script(script: str, sent: dict, baseline: str) -> None:
     """The script for ``sent`` options: exactly the expected #SBATCH lines, each one
-    word, and everything else as in ``baseline``."""
+    word with the value ``sent`` asks for, the expected exported values, and everything
+    else as in ``baseline``."""
     script.encode("utf-8")  # sbatch gets it as bytes
     lines = script.split("\n")
     directives = [line for line in lines if line.startswith("#SBATCH ")]
@@ -119,18 +195,19 @@ def check_script(script: str, sent: dict, baseline: str) -> None:
         names.append(word.split("=", 1)[0])
     expected = ["--job-name", "--partition", "--nodes", "--ntasks", "--cpus-per-task", "--time"]
     values = dict(line[len("#SBATCH ") :].split("=", 1) for line in directives if "=" in line)
-    if int(values.get("--cpus-per-task", 0)) < 1:
-        raise AssertionError(directives)
-    ngpus = sent.get("ngpus")
-    if ngpus not in (None, "") and int(str(ngpus).strip()) > 0:
+    partition = _given(sent, "partition") or "cpu"
+    ngpus = int(_given(sent, "ngpus") or 0)
+    memory = _given(sent, "memory")
+    reservation = _given(sent, "reservation")
+    if ngpus > 0:
         expected.append("--gres")
-    if sent.get("memory") not in (None, ""):
+    if memory:
         expected.append("--mem")
-    if sent.get("reservation") not in (None, ""):
+    if reservation:
         expected.append("--reservation")
     expected += ["--chdir", "--output", "--no-requeue"]
-    if sent.get("options") not in (None, ""):
-        expected += [w.split("=", 1)[0] for w in str(sent["options"]).split()]
+    options = (_given(sent, "options") or "").split()
+    expected += [w.split("=", 1)[0] for w in options]
     if "--comment" in names:
         # The hub marks each job until its server reports its port.
         assert names[names.index("--comment") - 1] == "--no-requeue", names
@@ -138,25 +215,42 @@ def check_script(script: str, sent: dict, baseline: str) -> None:
         names.remove("--comment")
     assert names == expected, (names, expected, sent)
 
-    partition = sent.get("partition") or "cpu"
-    assert values["--partition"] == str(partition)
-    nprocs = sent.get("nprocs")
-    assert int(values["--cpus-per-task"]) == (1 if nprocs in (None, "") else int(str(nprocs)))
-    runtime = sent.get("runtime")
-    if runtime not in (None, ""):
-        assert parse_duration(values["--time"]) == parse_duration(str(runtime))
+    assert values["--partition"] == partition
+    nprocs = _given(sent, "nprocs")
+    assert int(values["--cpus-per-task"]) == (int(nprocs) if nprocs else 1), values
+    runtime = _given(sent, "runtime")
+    if runtime:
+        assert parse_duration(values["--time"]) == parse_duration(runtime), values
+    if ngpus > 0:
+        assert values["--gres"] == LIMITS[partition][3].replace("{}", str(ngpus)), values
+    if memory:
+        assert values["--mem"] == expected_memory(memory), values
+    if reservation:
+        assert values["--reservation"] == reservation, values
+    for word in options:
+        assert f"#SBATCH {word}" in directives, (word, directives)
 
-    # Outside the directives and the exported values, the script is the baseline's.
+    # The environment: the baseline's, with the folder and the page the user chose.
+    env = source_exports(script)
+    wanted = dict(_baseline_exports(baseline))
+    for key, name in (
+        ("root_dir", "JUPYTERHUB_ROOT_DIR"),
+        ("default_url", "JUPYTERHUB_DEFAULT_URL"),
+    ):
+        if _given(sent, key):
+            wanted[name] = _given(sent, key)
+    for name in TOKENS:
+        if name in wanted:
+            assert re.fullmatch(r"[A-Za-z0-9]+", env.get(name, "")), (name, env.get(name))
+            wanted[name] = env[name]
+    assert env == wanted, (env, wanted, sent)
+
+    # Outside the directives and the export lines, the script is the baseline's.
     def skeleton(text):
         return [
             line
             for line in text.split("\n")
-            if not line.startswith("#SBATCH ")
-            and not line.startswith("export JUPYTERHUB_DEFAULT_URL=")
-            and not line.startswith("export JUPYTERHUB_ROOT_DIR=")
-            and not line.startswith("export JUPYTERHUB_API_TOKEN=")
-            and not line.startswith("export JPY_API_TOKEN=")
-            and not line.startswith("export JUPYTERHUB_CLIENT_ID=")
+            if not line.startswith("#SBATCH ") and not line.startswith("export ")
         ]
 
     assert skeleton(script) == skeleton(baseline)

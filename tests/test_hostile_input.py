@@ -18,7 +18,7 @@ from jupyterhub_moss.options import (
     validate_options,
 )
 from jupyterhub_moss.partitions import merge_partitions, validate_partitions
-from jupyterhub_moss.slurm.script import build_job_request, render_batch_script
+from jupyterhub_moss.slurm.script import build_job_request, default_template, render_batch_script
 from jupyterhub_moss.slurm.sinfo import parse_sinfo
 
 VIEWS = merge_partitions(validate_partitions(SEED), parse_sinfo(SINFO))
@@ -27,7 +27,7 @@ EXAMPLES = int(os.environ.get("MOSS_HYPOTHESIS_EXAMPLES", "400"))
 ENV = {"JUPYTERHUB_API_TOKEN": "t", "JUPYTERHUB_USER": "moss01"}
 
 
-def script_for(raw):
+def script_for(raw, template=None):
     options = validate_options(raw, VIEWS, sbatch_options=ALLOWED)
     job = build_job_request(
         options,
@@ -50,6 +50,7 @@ def script_for(raw):
         venv=VIEWS[options.partition].venv,
         cmd=["/x/bin/jupyterhub-singleuser", "--ServerApp.port_retries=0"],
         service_path="/user/moss01/",
+        template=template,
     )
 
 
@@ -124,3 +125,54 @@ def test_free_form_sbatch_options(options, error):
 def test_free_form_sbatch_options_are_off_by_default():
     with pytest.raises(OptionError, match="not enabled on this hub"):
         validate_options({"options": "--constraint=ib"}, VIEWS)
+
+
+# The shipped template, but with the environment's values written as they are.
+UNQUOTED_ENV = default_template().replace("={{ value | shquote }}", "={{ value }}")
+
+
+@pytest.mark.parametrize(
+    "root_dir",
+    [
+        "/tmp/$(touch x)",
+        "/tmp/`touch x`",
+        "/tmp/a;touch x",
+        "/tmp/a b",
+        "~/$HOME",
+        "~",
+        "/tmp/it's",
+        "/tmp/a\\",
+    ],
+)
+def test_check_script_catches_values_left_unquoted(root_dir):
+    assert UNQUOTED_ENV != default_template()
+    sent = {"root_dir": root_dir}
+    check_script(script_for(sent), sent, BASELINES["cpu"])
+    with pytest.raises(AssertionError):
+        check_script(script_for(sent, template=UNQUOTED_ENV), sent, BASELINES["cpu"])
+
+
+@pytest.mark.parametrize(
+    "sent, directive, wrong",
+    [
+        ({"memory": "4G"}, "--mem={{ job.memory | sbatch_safe }}", "--mem=4000M"),
+        (
+            {"partition": "gpu", "ngpus": "1"},
+            "--gres={{ job.gres | sbatch_safe }}",
+            "--gres=gpu:V100-SXM2-32GB:2",
+        ),
+        (
+            {"reservation": "maint"},
+            "--reservation={{ job.reservation | sbatch_safe }}",
+            "--reservation=maint2",
+        ),
+    ],
+)
+def test_check_script_catches_wrong_directive_values(sent, directive, wrong):
+    assert directive in default_template()
+    baseline = BASELINES[sent.get("partition", "cpu")]
+    check_script(script_for(sent), sent, baseline)
+    with pytest.raises(AssertionError):
+        check_script(
+            script_for(sent, template=default_template().replace(directive, wrong)), sent, baseline
+        )

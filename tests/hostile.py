@@ -4,6 +4,10 @@ A case passes when the options are refused naming one of the fields that were
 sent, or when the batch script has exactly the expected #SBATCH lines, each one
 word with the value the options ask for, exports exactly the expected values (as
 bash reads them), and is otherwise the baseline's line for line.
+
+``valid_option_sets`` is the other side: options within the partitions' limits,
+hostile text where a value may hold any, that must be accepted with the values
+given.
 """
 
 from __future__ import annotations
@@ -84,7 +88,7 @@ hostile_text = st.one_of(
 
 
 @st.composite
-def option_sets(draw, json_values: bool = True):
+def hostile_option_sets(draw, json_values: bool = True):
     """A dict of user options: mostly plausible values, some hostile, some unknown keys."""
     keys = draw(st.lists(st.sampled_from(OPTION_NAMES), unique=True, max_size=len(OPTION_NAMES)))
     options = {}
@@ -111,6 +115,193 @@ LIMITS = {
     "gpu": (128, 2, 3600, "gpu:V100-SXM2-32GB:{}"),
     "long": (28, 0, 12 * 3600, None),
 }
+#: Memory every partition's nodes have, in MB (the smallest node has 64000M).
+MEMORY_MB = 64000
+#: The free-form options both the unit and the hub tests allow.
+ALLOWED = {"--constraint": r"[a-z0-9]+", "--qos": r"normal|high"}
+
+# Text that means something to a shell, in a path that is otherwise fine.
+SHELL_PIECES = [
+    "$(touch pwned)",
+    "`touch pwned`",
+    "'",
+    '"',
+    "\\",
+    "$HOME",
+    "${IFS}",
+    "$'\\x41'",
+    "*",
+    "?",
+    "[a]",
+    "~",
+    " ",
+    "; touch pwned;",
+    "&& touch pwned",
+    "| cat",
+    "> pwned",
+    "#",
+    "!",
+    "{a,b}",
+    "%j",
+    "é",
+    "日本",
+    "\u00a0",
+    "\U0001f600",
+]
+# Anything printable: no control characters, line breaks or surrogates.
+_PRINTABLE = st.characters(
+    blacklist_categories=("Cc", "Cs"), blacklist_characters="\u0085\u2028\u2029"
+)
+
+
+@st.composite
+def hostile_root_dirs(draw) -> str:
+    """An absolute or home-relative folder holding text a shell would act on."""
+    prefix = draw(st.sampled_from(["/", "~/", "/tmp/", "~/my project/"]))
+    pieces = draw(
+        st.lists(
+            st.one_of(st.sampled_from(SHELL_PIECES), st.text(_PRINTABLE, max_size=12)),
+            min_size=1,
+            max_size=6,
+        )
+    )
+    return prefix + "".join(pieces)
+
+
+def _runtime_text(draw, seconds: int) -> str:
+    """``seconds`` in one of Slurm's forms that can express it."""
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    forms = [f"{seconds // 60}:{secs:02d}", f"{seconds // 3600}:{minutes:02d}:{secs:02d}"]
+    forms.append(f"{days}-{hours}:{minutes}:{secs}")
+    if secs == 0:
+        forms += [str(seconds // 60), f"{days}-{hours}:{minutes:02d}"]
+        if minutes == 0:
+            forms.append(f"{days}-{hours}")
+    return draw(st.sampled_from(forms))
+
+
+def _memory_text(draw, megabytes: int) -> str:
+    """``megabytes`` as a user may write it."""
+    forms = [str(megabytes), f"{megabytes}M", f"{megabytes}m", f"{megabytes}MB"]
+    forms.append(f"{megabytes * 1024}K")
+    if megabytes % 1024 == 0:
+        forms += [f"{megabytes // 1024}G", f"{megabytes // 1024}g", f"{megabytes // 1024}GB"]
+    return draw(st.sampled_from(forms))
+
+
+@st.composite
+def valid_option_sets(draw, json_values: bool = True, gpus: bool | None = None):
+    """``(sent, expected)``: options within the partitions' limits, which must be
+    accepted, and the validated values they must give (the fields of
+    :class:`~jupyterhub_moss.options.UserOptions`).
+
+    ``gpus=True`` asks for GPUs always, ``False`` never, ``None`` sometimes.
+    """
+    if gpus:
+        partition = "gpu"
+    else:
+        partition = draw(st.sampled_from(sorted(LIMITS)))
+    max_nprocs, max_ngpus, max_runtime, _ = LIMITS[partition]
+    sent: dict = {}
+    expected = {
+        "partition": partition,
+        "nprocs": 1,
+        "ngpus": 0,
+        "runtime": min(3600, max_runtime),
+        "memory_mb": None,
+        "reservation": None,
+        "default_url": None,
+        "root_dir": None,
+        "sbatch_options": (),
+    }
+
+    def number(value: int):
+        return value if json_values and draw(st.booleans()) else str(value)
+
+    def padded(text: str) -> str:
+        # Surrounding blanks are dropped by the validation.
+        return draw(st.sampled_from(["", " ", "  "])) + text + draw(st.sampled_from(["", " "]))
+
+    if partition != "cpu" or draw(st.booleans()):  # cpu is the default
+        sent["partition"] = partition
+    if draw(st.booleans()):
+        expected["nprocs"] = draw(st.integers(1, max_nprocs))
+        sent["nprocs"] = number(expected["nprocs"])
+    if max_ngpus and (gpus or (gpus is None and draw(st.booleans()))):
+        expected["ngpus"] = draw(st.integers(1, max_ngpus))
+        sent["ngpus"] = number(expected["ngpus"])
+    elif gpus is None and draw(st.integers(0, 5)) == 0:
+        sent["ngpus"] = number(0)
+    if draw(st.booleans()):
+        seconds = draw(
+            st.one_of(
+                st.integers(1, max_runtime // 60).map(lambda m: m * 60),
+                st.integers(60, max_runtime),
+            )
+        )
+        expected["runtime"] = seconds
+        if json_values and seconds % 60 == 0 and draw(st.booleans()):
+            sent["runtime"] = seconds // 60  # a bare number is minutes
+        else:
+            sent["runtime"] = padded(_runtime_text(draw, seconds))
+    if draw(st.booleans()):
+        megabytes = draw(
+            st.one_of(
+                st.integers(1, MEMORY_MB),
+                st.integers(1, MEMORY_MB // 1024).map(lambda g: g * 1024),
+            )
+        )
+        expected["memory_mb"] = megabytes
+        sent["memory"] = padded(_memory_text(draw, megabytes))
+    if draw(st.booleans()):
+        expected["reservation"] = draw(st.from_regex(r"[A-Za-z0-9_.-]{1,64}", fullmatch=True))
+        sent["reservation"] = expected["reservation"]
+    if draw(st.booleans()):
+        url = draw(
+            st.from_regex(
+                r"/[A-Za-z0-9_.@:+-]{0,12}(/[A-Za-z0-9_.@:+-]{1,12}){0,3}", fullmatch=True
+            )
+        )
+        if ".." not in url and "//" not in url:
+            expected["default_url"] = url
+            sent["default_url"] = url
+    if draw(st.integers(0, 3)) > 0:
+        root_dir = draw(
+            st.one_of(hostile_root_dirs(), st.sampled_from(["/", "~", "~/", "/tmp", "~/a b"]))
+        )
+        expected["root_dir"] = root_dir.strip()
+        sent["root_dir"] = root_dir
+    if draw(st.booleans()):
+        names = draw(st.lists(st.sampled_from(sorted(ALLOWED)), unique=True, min_size=1))
+        words = []
+        for name in names:
+            if name == "--qos":
+                value = draw(st.sampled_from(["normal", "high"]))
+            else:
+                value = draw(st.from_regex(r"[a-z0-9]{1,20}", fullmatch=True))
+            words.append(f"{name}={value}")
+        expected["sbatch_options"] = tuple(words)
+        sent["options"] = " ".join(words)
+    if draw(st.integers(0, 5)) == 0:
+        sent["environment_id"] = ""
+    return sent, expected
+
+
+@st.composite
+def option_sets(draw, json_values: bool = True):
+    """A dict of user options: plausible values, some hostile, some unknown keys; a
+    quarter of them start from a valid set (hostile folders, GPUs) and change one value."""
+    if draw(st.integers(0, 3)) > 0:
+        return draw(hostile_option_sets(json_values))
+    options, _ = draw(valid_option_sets(json_values))
+    if options and draw(st.booleans()):
+        key = draw(st.sampled_from(sorted(options)))
+        options[key] = draw(hostile_text) if draw(st.booleans()) else draw(VALID_LOOKING[key])
+        if not json_values:
+            options[key] = str(options[key])
+    return options
 
 
 def refusal_field(message: str) -> str | None:

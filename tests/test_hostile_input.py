@@ -4,10 +4,19 @@ form/query flattening or a REST body, validation, the job, the batch script.
 The same properties are checked through a real hub in test_hostile_hub.py.
 """
 
+import dataclasses
 import os
 
 import pytest
-from hostile import check_script, option_sets, refusal_field
+from hostile import (
+    ALLOWED,
+    LIMITS,
+    MEMORY_MB,
+    check_script,
+    option_sets,
+    refusal_field,
+    valid_option_sets,
+)
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from test_partitions import SEED, SINFO
@@ -22,7 +31,6 @@ from jupyterhub_moss.slurm.script import build_job_request, default_template, re
 from jupyterhub_moss.slurm.sinfo import parse_sinfo
 
 VIEWS = merge_partitions(validate_partitions(SEED), parse_sinfo(SINFO))
-ALLOWED = {"--constraint": r"[a-z0-9]+", "--qos": r"normal|high"}
 EXAMPLES = int(os.environ.get("MOSS_HYPOTHESIS_EXAMPLES", "400"))
 ENV = {"JUPYTERHUB_API_TOKEN": "t", "JUPYTERHUB_USER": "moss01"}
 
@@ -96,6 +104,54 @@ def test_form_and_query_fields(sent, doubled):
         assert refusal_field(str(e)) in sent
         return
     event(check_case(flat, flat))
+
+
+def test_the_strategies_know_the_partitions():
+    for name, (max_nprocs, max_ngpus, max_runtime, gpu) in LIMITS.items():
+        view = VIEWS[name]
+        assert (view.max_nprocs, view.max_ngpus, view.max_runtime, view.gpu) == (
+            max_nprocs,
+            max_ngpus,
+            max_runtime,
+            gpu,
+        )
+        assert view.max_memory_mb >= MEMORY_MB
+
+
+def check_accepted(raw, sent, expected):
+    """``raw`` (``sent`` as the validation gets it) must be accepted, giving ``expected``."""
+    options = validate_options(raw, VIEWS, sbatch_options=ALLOWED)
+    assert dataclasses.asdict(options) == expected, sent
+    check_script(script_for(raw), sent, BASELINES[options.partition])
+    if options.ngpus:
+        event("accepted with GPUs")
+    if options.root_dir and options.root_dir.strip("/~") and not options.root_dir.isascii():
+        event("accepted a folder with non-ASCII text")
+    if options.root_dir and any(c in options.root_dir for c in "$`'\"; *"):
+        event("accepted a folder with shell syntax")
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(valid_option_sets(json_values=True))
+def test_valid_rest_bodies_are_accepted(case):
+    sent, expected = case
+    check_accepted(sent, sent, expected)
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(valid_option_sets(json_values=False))
+def test_valid_form_and_query_fields_are_accepted(case):
+    sent, expected = case
+    flat = flatten_form({key: [value] for key, value in sent.items()})
+    check_accepted(flat, sent, expected)
+
+
+@settings(max_examples=EXAMPLES // 4, deadline=None)
+@given(valid_option_sets(json_values=True, gpus=True))
+def test_valid_gpu_requests_are_accepted(case):
+    sent, expected = case
+    assert expected["ngpus"] > 0
+    check_accepted(sent, sent, expected)
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 
 from .partitions import PartitionView
+from .sbatch_options import reserved_for, value_allowed
 from .slurm.timefmt import UNLIMITED, describe_duration, format_duration, parse_duration
 
 __all__ = [
@@ -36,40 +37,6 @@ OPTION_NAMES = (
     "options",
 )
 
-#: sbatch options that the spawner sets itself, or that would change who or what
-#: runs: never accepted as free-form options, whatever the admin allows.
-RESERVED_SBATCH_OPTIONS = frozenset(
-    {
-        "--partition",
-        "--cpus-per-task",
-        "--gres",
-        "--gpus",
-        "--time",
-        "--mem",
-        "--reservation",
-        "--chdir",
-        "--output",
-        "--error",
-        "--input",
-        "--job-name",
-        "--nodes",
-        "--ntasks",
-        "--export",
-        "--export-file",
-        "--get-user-env",
-        "--uid",
-        "--gid",
-        "--wrap",
-        "--comment",
-        "--array",
-        "--dependency",
-        "--parsable",
-        "--test-only",
-        "--wait",
-        "--requeue",
-        "--no-requeue",
-    }
-)
 _SBATCH_OPTION = re.compile(r"^(--[a-z][a-z0-9-]{0,40})=([A-Za-z0-9_.:,=/+@%~-]{1,64})\Z")
 # Sent by browsers or JupyterHub along with the form; never options.
 _IGNORED_FORM_FIELDS = frozenset({"_xsrf"})
@@ -150,17 +117,37 @@ def flatten_form(formdata: dict) -> dict[str, str]:
         values = [v.decode("utf-8", "replace") if isinstance(v, bytes) else v for v in values]
         distinct = {v for v in values if isinstance(v, str) and v != ""}
         if any(not isinstance(v, str) for v in values):
-            raise OptionError(str(key)[:40], "must be text")
+            raise OptionError(_shown_name(str(key)), "must be text")
         if len(distinct) > 1:
-            raise OptionError(str(key)[:40], "was given more than one value")
+            raise OptionError(_shown_name(str(key)), "was given more than one value")
         if distinct:
             flat[key] = distinct.pop()
     return flat
 
 
+def _encodable(text: str) -> bool:
+    """Whether ``text`` can be written as UTF-8: a lone surrogate (JSON's "\\udc80") cannot."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _shown_name(key) -> str:
+    """An option name as a refusal may show it: escaped if it holds control characters or
+    cannot be encoded, at most 40 characters."""
+    shown = key if isinstance(key, str) else repr(key)
+    if _CONTROL.search(shown) or not _encodable(shown):
+        shown = repr(shown)
+    return shown[:40]
+
+
 def _text(field: str, value, *, max_length: int = 256) -> str:
     if not isinstance(value, str):
         raise OptionError(field, f"must be a string, not {type(value).__name__}")
+    if not _encodable(value):
+        raise OptionError(field, "must be text that can be encoded as UTF-8 (no lone surrogates)")
     if _CONTROL.search(value):
         raise OptionError(field, "must not contain line breaks or control characters")
     if len(value) > max_length:
@@ -275,11 +262,12 @@ def _sbatch_options(value, allowed: dict[str, str]) -> tuple[str, ...]:
                 "options", f"{word[:40]!r} is not of the form --name=value; allowed: {names}"
             )
         name, option_value = match.groups()
-        if name not in allowed or name in RESERVED_SBATCH_OPTIONS:
+        # Exact names only: sbatch would take "--part" for "--partition".
+        if name not in allowed or reserved_for(name):
             raise OptionError("options", f"{name} is not allowed; allowed: {names}")
         if name in seen:
             raise OptionError("options", f"{name} is given twice")
-        if not re.fullmatch(allowed[name], option_value):
+        if not value_allowed(allowed[name], option_value):
             raise OptionError("options", f"{option_value[:40]!r} is not a value allowed for {name}")
         seen.add(name)
         result.append(f"{name}={option_value}")
@@ -321,11 +309,8 @@ def validate_options(
         raw = raw["user_options"]
     for key in raw:
         if not isinstance(key, str) or key not in OPTION_NAMES:
-            shown = key if isinstance(key, str) else repr(key)
-            if isinstance(shown, str) and _CONTROL.search(shown):
-                shown = repr(shown)
             raise OptionError(
-                str(shown)[:40], f"is not a known option; known options: {', '.join(OPTION_NAMES)}"
+                _shown_name(key), f"is not a known option; known options: {', '.join(OPTION_NAMES)}"
             )
     usable = {
         name: view

@@ -2,12 +2,22 @@
 
 A case passes when the options are refused naming one of the fields that were
 sent, or when the batch script has exactly the expected #SBATCH lines, each one
-word, and the rest of the script is the baseline's line for line.
+word with the value the options ask for, exports exactly the expected values (as
+bash reads them), and is otherwise the baseline's line for line.
+
+``valid_option_sets`` is the other side: options within the partitions' limits,
+hostile text where a value may hold any, that must be accepted with the values
+given.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import subprocess
+import tempfile
+from functools import lru_cache
 
 from hypothesis import strategies as st
 
@@ -26,6 +36,8 @@ NASTY_TEXT = [
     "\x00",
     "\r\n",
     "\u2028",
+    "/\udc80",  # a lone surrogate, as JSON's "\udc80" decodes to: not UTF-8
+    "~/\ud83d",
     "１０",
     "１:00:00",
     "-1",
@@ -76,7 +88,7 @@ hostile_text = st.one_of(
 
 
 @st.composite
-def option_sets(draw, json_values: bool = True):
+def hostile_option_sets(draw, json_values: bool = True):
     """A dict of user options: mostly plausible values, some hostile, some unknown keys."""
     keys = draw(st.lists(st.sampled_from(OPTION_NAMES), unique=True, max_size=len(OPTION_NAMES)))
     options = {}
@@ -95,6 +107,203 @@ def option_sets(draw, json_values: bool = True):
     return options
 
 
+#: The limits of the seed's partitions, as both test_partitions.SEED (with its recorded
+#: sinfo) and hubtools.PARTITIONS (on the local cluster) have them:
+#: (max_nprocs, max_ngpus, max_runtime in seconds, GPU template).
+LIMITS = {
+    "cpu": (28, 0, 12 * 3600, None),
+    "gpu": (128, 2, 3600, "gpu:V100-SXM2-32GB:{}"),
+    "long": (28, 0, 12 * 3600, None),
+}
+#: Memory every partition's nodes have, in MB (the smallest node has 64000M).
+MEMORY_MB = 64000
+#: The free-form options both the unit and the hub tests allow.
+ALLOWED = {"--constraint": r"[a-z0-9]+", "--qos": r"normal|high"}
+
+# Text that means something to a shell, in a path that is otherwise fine.
+SHELL_PIECES = [
+    "$(touch pwned)",
+    "`touch pwned`",
+    "'",
+    '"',
+    "\\",
+    "$HOME",
+    "${IFS}",
+    "$'\\x41'",
+    "*",
+    "?",
+    "[a]",
+    "~",
+    " ",
+    "; touch pwned;",
+    "&& touch pwned",
+    "| cat",
+    "> pwned",
+    "#",
+    "!",
+    "{a,b}",
+    "%j",
+    "é",
+    "日本",
+    "\u00a0",
+    "\U0001f600",
+]
+# Anything printable: no control characters, line breaks or surrogates.
+_PRINTABLE = st.characters(
+    blacklist_categories=("Cc", "Cs"), blacklist_characters="\u0085\u2028\u2029"
+)
+
+
+@st.composite
+def hostile_root_dirs(draw) -> str:
+    """An absolute or home-relative folder holding text a shell would act on."""
+    prefix = draw(st.sampled_from(["/", "~/", "/tmp/", "~/my project/"]))
+    pieces = draw(
+        st.lists(
+            st.one_of(st.sampled_from(SHELL_PIECES), st.text(_PRINTABLE, max_size=12)),
+            min_size=1,
+            max_size=6,
+        )
+    )
+    return prefix + "".join(pieces)
+
+
+def _runtime_text(draw, seconds: int) -> str:
+    """``seconds`` in one of Slurm's forms that can express it."""
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    forms = [f"{seconds // 60}:{secs:02d}", f"{seconds // 3600}:{minutes:02d}:{secs:02d}"]
+    forms.append(f"{days}-{hours}:{minutes}:{secs}")
+    if secs == 0:
+        forms += [str(seconds // 60), f"{days}-{hours}:{minutes:02d}"]
+        if minutes == 0:
+            forms.append(f"{days}-{hours}")
+    return draw(st.sampled_from(forms))
+
+
+def _memory_text(draw, megabytes: int) -> str:
+    """``megabytes`` as a user may write it."""
+    forms = [str(megabytes), f"{megabytes}M", f"{megabytes}m", f"{megabytes}MB"]
+    forms.append(f"{megabytes * 1024}K")
+    if megabytes % 1024 == 0:
+        forms += [f"{megabytes // 1024}G", f"{megabytes // 1024}g", f"{megabytes // 1024}GB"]
+    return draw(st.sampled_from(forms))
+
+
+@st.composite
+def valid_option_sets(draw, json_values: bool = True, gpus: bool | None = None):
+    """``(sent, expected)``: options within the partitions' limits, which must be
+    accepted, and the validated values they must give (the fields of
+    :class:`~jupyterhub_moss.options.UserOptions`).
+
+    ``gpus=True`` asks for GPUs always, ``False`` never, ``None`` sometimes.
+    """
+    if gpus:
+        partition = "gpu"
+    else:
+        partition = draw(st.sampled_from(sorted(LIMITS)))
+    max_nprocs, max_ngpus, max_runtime, _ = LIMITS[partition]
+    sent: dict = {}
+    expected = {
+        "partition": partition,
+        "nprocs": 1,
+        "ngpus": 0,
+        "runtime": min(3600, max_runtime),
+        "memory_mb": None,
+        "reservation": None,
+        "default_url": None,
+        "root_dir": None,
+        "sbatch_options": (),
+    }
+
+    def number(value: int):
+        return value if json_values and draw(st.booleans()) else str(value)
+
+    def padded(text: str) -> str:
+        # Surrounding blanks are dropped by the validation.
+        return draw(st.sampled_from(["", " ", "  "])) + text + draw(st.sampled_from(["", " "]))
+
+    if partition != "cpu" or draw(st.booleans()):  # cpu is the default
+        sent["partition"] = partition
+    if draw(st.booleans()):
+        expected["nprocs"] = draw(st.integers(1, max_nprocs))
+        sent["nprocs"] = number(expected["nprocs"])
+    if max_ngpus and (gpus or (gpus is None and draw(st.booleans()))):
+        expected["ngpus"] = draw(st.integers(1, max_ngpus))
+        sent["ngpus"] = number(expected["ngpus"])
+    elif gpus is None and draw(st.integers(0, 5)) == 0:
+        sent["ngpus"] = number(0)
+    if draw(st.booleans()):
+        seconds = draw(
+            st.one_of(
+                st.integers(1, max_runtime // 60).map(lambda m: m * 60),
+                st.integers(60, max_runtime),
+            )
+        )
+        expected["runtime"] = seconds
+        if json_values and seconds % 60 == 0 and draw(st.booleans()):
+            sent["runtime"] = seconds // 60  # a bare number is minutes
+        else:
+            sent["runtime"] = padded(_runtime_text(draw, seconds))
+    if draw(st.booleans()):
+        megabytes = draw(
+            st.one_of(
+                st.integers(1, MEMORY_MB),
+                st.integers(1, MEMORY_MB // 1024).map(lambda g: g * 1024),
+            )
+        )
+        expected["memory_mb"] = megabytes
+        sent["memory"] = padded(_memory_text(draw, megabytes))
+    if draw(st.booleans()):
+        expected["reservation"] = draw(st.from_regex(r"[A-Za-z0-9_.-]{1,64}", fullmatch=True))
+        sent["reservation"] = expected["reservation"]
+    if draw(st.booleans()):
+        url = draw(
+            st.from_regex(
+                r"/[A-Za-z0-9_.@:+-]{0,12}(/[A-Za-z0-9_.@:+-]{1,12}){0,3}", fullmatch=True
+            )
+        )
+        if ".." not in url and "//" not in url:
+            expected["default_url"] = url
+            sent["default_url"] = url
+    if draw(st.integers(0, 3)) > 0:
+        root_dir = draw(
+            st.one_of(hostile_root_dirs(), st.sampled_from(["/", "~", "~/", "/tmp", "~/a b"]))
+        )
+        expected["root_dir"] = root_dir.strip()
+        sent["root_dir"] = root_dir
+    if draw(st.booleans()):
+        names = draw(st.lists(st.sampled_from(sorted(ALLOWED)), unique=True, min_size=1))
+        words = []
+        for name in names:
+            if name == "--qos":
+                value = draw(st.sampled_from(["normal", "high"]))
+            else:
+                value = draw(st.from_regex(r"[a-z0-9]{1,20}", fullmatch=True))
+            words.append(f"{name}={value}")
+        expected["sbatch_options"] = tuple(words)
+        sent["options"] = " ".join(words)
+    if draw(st.integers(0, 5)) == 0:
+        sent["environment_id"] = ""
+    return sent, expected
+
+
+@st.composite
+def option_sets(draw, json_values: bool = True):
+    """A dict of user options: plausible values, some hostile, some unknown keys; a
+    quarter of them start from a valid set (hostile folders, GPUs) and change one value."""
+    if draw(st.integers(0, 3)) > 0:
+        return draw(hostile_option_sets(json_values))
+    options, _ = draw(valid_option_sets(json_values))
+    if options and draw(st.booleans()):
+        key = draw(st.sampled_from(sorted(options)))
+        options[key] = draw(hostile_text) if draw(st.booleans()) else draw(VALID_LOOKING[key])
+        if not json_values:
+            options[key] = str(options[key])
+    return options
+
+
 def refusal_field(message: str) -> str | None:
     """The field a refusal names ("nprocs: ..." -> "nprocs")."""
     match = re.match(r"^(?:Error: )?([^:\n]{1,60}): ", message)
@@ -102,11 +311,72 @@ def refusal_field(message: str) -> str | None:
 
 
 SAFE_WORD = re.compile(r"[A-Za-z0-9_.:,=/+@%~-]+")
+#: Values that differ from one spawn to the next: compared by form only.
+TOKENS = ("JUPYTERHUB_API_TOKEN", "JPY_API_TOKEN")
+_BASH = shutil.which("bash") or "/bin/bash"
+_MEMORY = re.compile(r"^([0-9]+)([KMGTkmgt]?)[Bb]?\Z")
+_MB = {"K": None, "": 1, "M": 1, "G": 1024, "T": 1024 * 1024}
+
+
+def source_exports(script: str) -> dict[str, str]:
+    """The variables the script's ``export`` lines set, as bash reads them.
+
+    The block from the first ``export`` line to the next empty line is run by bash with
+    an empty environment (so no program can be found), in an empty folder that must
+    stay empty; only bash's own builtins print what it exported.
+    """
+    lines = script.split("\n")
+    start = next(i for i, line in enumerate(lines) if line.startswith("export "))
+    end = lines.index("", start)
+    block = "\n".join(lines[start:end])
+    show = 'for moss_n in $(compgen -e); do printf "%s=%s\\0" "$moss_n" "${!moss_n}"; done'
+    with tempfile.TemporaryDirectory() as folder:
+        result = subprocess.run(
+            ["env", "-i", "PATH=/nonexistent", _BASH, "--noprofile", "--norc", "-c"]
+            + [f"{block}\n{show}"],
+            cwd=folder,
+            capture_output=True,
+            timeout=30,
+            check=False,
+        )
+        left = os.listdir(folder)
+    assert result.returncode == 0, result.stderr.decode("utf-8", "replace")[-2000:]
+    assert not result.stderr, result.stderr.decode("utf-8", "replace")[-2000:]
+    assert left == [], f"the export lines wrote {left}"
+    env = dict(item.split("=", 1) for item in result.stdout.decode("utf-8").split("\0") if item)
+    for name in ("PATH", "PWD", "OLDPWD", "SHLVL", "_"):
+        env.pop(name, None)
+    return env
+
+
+@lru_cache(maxsize=16)
+def _baseline_exports(baseline: str) -> dict[str, str]:
+    return source_exports(baseline)
+
+
+def _given(sent: dict, key: str) -> str | None:
+    """The value sent for ``key`` as the validation reads it: without surrounding
+    blanks, None when empty."""
+    value = sent.get(key)
+    if value is None:
+        return None
+    return str(value).strip() or None
+
+
+def expected_memory(text: str) -> str:
+    """What ``--mem`` must be for a memory the options gave (a bare number is MB)."""
+    match = _MEMORY.match(text)
+    assert match, text
+    number, unit = int(match.group(1)), match.group(2).upper()
+    megabytes = number // 1024 if unit == "K" else number * _MB[unit]
+    return f"{megabytes}M"
 
 
 def check_script(script: str, sent: dict, baseline: str) -> None:
     """The script for ``sent`` options: exactly the expected #SBATCH lines, each one
-    word, and everything else as in ``baseline``."""
+    word with the value ``sent`` asks for, the expected exported values, and everything
+    else as in ``baseline``."""
+    script.encode("utf-8")  # sbatch gets it as bytes
     lines = script.split("\n")
     directives = [line for line in lines if line.startswith("#SBATCH ")]
     names = []
@@ -116,18 +386,19 @@ def check_script(script: str, sent: dict, baseline: str) -> None:
         names.append(word.split("=", 1)[0])
     expected = ["--job-name", "--partition", "--nodes", "--ntasks", "--cpus-per-task", "--time"]
     values = dict(line[len("#SBATCH ") :].split("=", 1) for line in directives if "=" in line)
-    if int(values.get("--cpus-per-task", 0)) < 1:
-        raise AssertionError(directives)
-    ngpus = sent.get("ngpus")
-    if ngpus not in (None, "") and int(str(ngpus).strip()) > 0:
+    partition = _given(sent, "partition") or "cpu"
+    ngpus = int(_given(sent, "ngpus") or 0)
+    memory = _given(sent, "memory")
+    reservation = _given(sent, "reservation")
+    if ngpus > 0:
         expected.append("--gres")
-    if sent.get("memory") not in (None, ""):
+    if memory:
         expected.append("--mem")
-    if sent.get("reservation") not in (None, ""):
+    if reservation:
         expected.append("--reservation")
     expected += ["--chdir", "--output", "--no-requeue"]
-    if sent.get("options") not in (None, ""):
-        expected += [w.split("=", 1)[0] for w in str(sent["options"]).split()]
+    options = (_given(sent, "options") or "").split()
+    expected += [w.split("=", 1)[0] for w in options]
     if "--comment" in names:
         # The hub marks each job until its server reports its port.
         assert names[names.index("--comment") - 1] == "--no-requeue", names
@@ -135,25 +406,42 @@ def check_script(script: str, sent: dict, baseline: str) -> None:
         names.remove("--comment")
     assert names == expected, (names, expected, sent)
 
-    partition = sent.get("partition") or "cpu"
-    assert values["--partition"] == str(partition)
-    nprocs = sent.get("nprocs")
-    assert int(values["--cpus-per-task"]) == (1 if nprocs in (None, "") else int(str(nprocs)))
-    runtime = sent.get("runtime")
-    if runtime not in (None, ""):
-        assert parse_duration(values["--time"]) == parse_duration(str(runtime))
+    assert values["--partition"] == partition
+    nprocs = _given(sent, "nprocs")
+    assert int(values["--cpus-per-task"]) == (int(nprocs) if nprocs else 1), values
+    runtime = _given(sent, "runtime")
+    if runtime:
+        assert parse_duration(values["--time"]) == parse_duration(runtime), values
+    if ngpus > 0:
+        assert values["--gres"] == LIMITS[partition][3].replace("{}", str(ngpus)), values
+    if memory:
+        assert values["--mem"] == expected_memory(memory), values
+    if reservation:
+        assert values["--reservation"] == reservation, values
+    for word in options:
+        assert f"#SBATCH {word}" in directives, (word, directives)
 
-    # Outside the directives and the exported values, the script is the baseline's.
+    # The environment: the baseline's, with the folder and the page the user chose.
+    env = source_exports(script)
+    wanted = dict(_baseline_exports(baseline))
+    for key, name in (
+        ("root_dir", "JUPYTERHUB_ROOT_DIR"),
+        ("default_url", "JUPYTERHUB_DEFAULT_URL"),
+    ):
+        if _given(sent, key):
+            wanted[name] = _given(sent, key)
+    for name in TOKENS:
+        if name in wanted:
+            assert re.fullmatch(r"[A-Za-z0-9]+", env.get(name, "")), (name, env.get(name))
+            wanted[name] = env[name]
+    assert env == wanted, (env, wanted, sent)
+
+    # Outside the directives and the export lines, the script is the baseline's.
     def skeleton(text):
         return [
             line
             for line in text.split("\n")
-            if not line.startswith("#SBATCH ")
-            and not line.startswith("export JUPYTERHUB_DEFAULT_URL=")
-            and not line.startswith("export JUPYTERHUB_ROOT_DIR=")
-            and not line.startswith("export JUPYTERHUB_API_TOKEN=")
-            and not line.startswith("export JPY_API_TOKEN=")
-            and not line.startswith("export JUPYTERHUB_CLIENT_ID=")
+            if not line.startswith("#SBATCH ") and not line.startswith("export ")
         ]
 
     assert skeleton(script) == skeleton(baseline)

@@ -7,15 +7,16 @@ hundreds of cases run in seconds and every accepted case can be checked.
 """
 
 import html
+import json
 import os
 import re
 import stat
 from urllib.parse import urlencode
 
 import pytest
-from hostile import check_script, option_sets, refusal_field
+from hostile import ALLOWED, check_script, option_sets, refusal_field, valid_option_sets
 from hubtools import Hub
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
 pytestmark = pytest.mark.cluster
@@ -48,9 +49,7 @@ def recording_hub(tmp_path_factory):
         folder / "hub",
         f"""
         c.MOSlurmSpawner.exec_prefix = [{str(prefix)!r}, "{{username}}"]
-        c.MOSlurmSpawner.allowed_sbatch_options = {{
-            "--constraint": r"[a-z0-9]+", "--qos": r"normal|high"
-        }}
+        c.MOSlurmSpawner.allowed_sbatch_options = {ALLOWED!r}
         """,
     ).start()
     hub.recorded = folder
@@ -78,9 +77,29 @@ def judge(hub, user, sent, message, baselines):
         return "accepted"
     assert script is None, f"refused ({message}) yet sbatch was called"
     field = refusal_field(message)
-    names = {k[:40] for k in sent} | {repr(k)[:40] for k in sent} | {"user_options"}
+    names = {k[:40] for k in sent} | {repr(k)[:40] for k in sent}
     assert field in names, (message, sent)
     return "refused"
+
+
+def post_options(hub, user, body):
+    """POST a server start with ``body``. json.dumps escapes what UTF-8 cannot hold (a
+    lone surrogate goes as "\\udc80"), as any JSON client may send it."""
+    return hub.api(
+        "POST",
+        f"/users/{user}/server",
+        content=json.dumps(body),
+        headers={"Content-Type": "application/json"},
+    )
+
+
+def utf8(sent) -> bool:
+    """Whether a browser could send ``sent``: form fields and links are UTF-8."""
+    try:
+        json.dumps(sent, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def rest_message(response):
@@ -115,7 +134,7 @@ def baselines(recording_hub):
 @SETTINGS
 @given(sent=option_sets(json_values=True))
 def test_rest_user_options_key(recording_hub, baselines, sent):
-    r = recording_hub.api("POST", "/users/moss01/server", json={"user_options": sent})
+    r = post_options(recording_hub, "moss01", {"user_options": sent})
     event(judge(recording_hub, "moss01", sent, rest_message(r), baselines))
 
 
@@ -123,10 +142,27 @@ def test_rest_user_options_key(recording_hub, baselines, sent):
 @given(sent=option_sets(json_values=True))
 def test_rest_bare_body(recording_hub, baselines, sent):
     # An empty body means "the options of last time" to JupyterHub, not these.
-    if "user_options" in sent or not sent:
-        return
-    r = recording_hub.api("POST", "/users/moss02/server", json=sent)
+    assume(sent and "user_options" not in sent)
+    r = post_options(recording_hub, "moss02", sent)
     event(judge(recording_hub, "moss02", sent, rest_message(r), baselines))
+
+
+@SETTINGS
+@given(case=valid_option_sets(json_values=True))
+def test_rest_valid_options_are_accepted(recording_hub, baselines, case):
+    sent, _ = case
+    r = post_options(recording_hub, "moss07", {"user_options": sent})
+    assert judge(recording_hub, "moss07", sent, rest_message(r), baselines) == "accepted"
+
+
+@pytest.mark.parametrize("wrapped", [True, False])
+def test_rest_text_that_cannot_be_encoded(recording_hub, wrapped):
+    # JSON's "\udc80" is a lone surrogate once decoded: no UTF-8 script can hold it.
+    options = {"partition": "cpu", "root_dir": "/\udc80"}
+    body = {"user_options": options} if wrapped else options
+    r = post_options(recording_hub, "moss06", body)
+    assert refusal_field(rest_message(r)) == "root_dir"
+    assert take_script(recording_hub, "moss06") is None, "sbatch was started"
 
 
 @pytest.fixture(scope="module")
@@ -137,6 +173,7 @@ def browser_like(recording_hub):
 @SETTINGS
 @given(sent=option_sets(json_values=False))
 def test_spawn_form(recording_hub, baselines, browser_like, sent):
+    assume(utf8(sent))
     client = browser_like["moss03"]
     r = client.post("/hub/spawn", data=sent, headers=recording_hub.xsrf(client))
     event(judge(recording_hub, "moss03", sent, form_message(r), baselines))
@@ -147,8 +184,16 @@ def test_spawn_form(recording_hub, baselines, browser_like, sent):
 def test_spawn_links(recording_hub, baselines, browser_like, sent, prefixed):
     user = "moss04" if prefixed else "moss05"
     client = browser_like[user]
-    if not sent or any(k in ("next", "display_name") for k in sent):
-        return
+    assume(sent and not any(k in ("next", "display_name") for k in sent) and utf8(sent))
     query = urlencode({(f"opt-{k}" if prefixed else k): v for k, v in sent.items()})
     r = client.get(f"/hub/spawn?{query}", follow_redirects=False)
     event(judge(recording_hub, user, sent, form_message(r), baselines))
+
+
+@SETTINGS
+@given(case=valid_option_sets(json_values=False))
+def test_spawn_form_valid_options_are_accepted(recording_hub, baselines, browser_like, case):
+    sent, _ = case
+    client = browser_like["moss03"]
+    r = client.post("/hub/spawn", data=sent, headers=recording_hub.xsrf(client))
+    assert judge(recording_hub, "moss03", sent, form_message(r), baselines) == "accepted"

@@ -4,10 +4,19 @@ form/query flattening or a REST body, validation, the job, the batch script.
 The same properties are checked through a real hub in test_hostile_hub.py.
 """
 
+import dataclasses
 import os
 
 import pytest
-from hostile import check_script, option_sets, refusal_field
+from hostile import (
+    ALLOWED,
+    LIMITS,
+    MEMORY_MB,
+    check_script,
+    option_sets,
+    refusal_field,
+    valid_option_sets,
+)
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from test_partitions import SEED, SINFO
@@ -18,16 +27,15 @@ from jupyterhub_moss.options import (
     validate_options,
 )
 from jupyterhub_moss.partitions import merge_partitions, validate_partitions
-from jupyterhub_moss.slurm.script import build_job_request, render_batch_script
+from jupyterhub_moss.slurm.script import build_job_request, default_template, render_batch_script
 from jupyterhub_moss.slurm.sinfo import parse_sinfo
 
 VIEWS = merge_partitions(validate_partitions(SEED), parse_sinfo(SINFO))
-ALLOWED = {"--constraint": r"[a-z0-9]+", "--qos": r"normal|high"}
 EXAMPLES = int(os.environ.get("MOSS_HYPOTHESIS_EXAMPLES", "400"))
 ENV = {"JUPYTERHUB_API_TOKEN": "t", "JUPYTERHUB_USER": "moss01"}
 
 
-def script_for(raw):
+def script_for(raw, template=None):
     options = validate_options(raw, VIEWS, sbatch_options=ALLOWED)
     job = build_job_request(
         options,
@@ -50,6 +58,7 @@ def script_for(raw):
         venv=VIEWS[options.partition].venv,
         cmd=["/x/bin/jupyterhub-singleuser", "--ServerApp.port_retries=0"],
         service_path="/user/moss01/",
+        template=template,
     )
 
 
@@ -97,6 +106,54 @@ def test_form_and_query_fields(sent, doubled):
     event(check_case(flat, flat))
 
 
+def test_the_strategies_know_the_partitions():
+    for name, (max_nprocs, max_ngpus, max_runtime, gpu) in LIMITS.items():
+        view = VIEWS[name]
+        assert (view.max_nprocs, view.max_ngpus, view.max_runtime, view.gpu) == (
+            max_nprocs,
+            max_ngpus,
+            max_runtime,
+            gpu,
+        )
+        assert view.max_memory_mb >= MEMORY_MB
+
+
+def check_accepted(raw, sent, expected):
+    """``raw`` (``sent`` as the validation gets it) must be accepted, giving ``expected``."""
+    options = validate_options(raw, VIEWS, sbatch_options=ALLOWED)
+    assert dataclasses.asdict(options) == expected, sent
+    check_script(script_for(raw), sent, BASELINES[options.partition])
+    if options.ngpus:
+        event("accepted with GPUs")
+    if options.root_dir and options.root_dir.strip("/~") and not options.root_dir.isascii():
+        event("accepted a folder with non-ASCII text")
+    if options.root_dir and any(c in options.root_dir for c in "$`'\"; *"):
+        event("accepted a folder with shell syntax")
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(valid_option_sets(json_values=True))
+def test_valid_rest_bodies_are_accepted(case):
+    sent, expected = case
+    check_accepted(sent, sent, expected)
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(valid_option_sets(json_values=False))
+def test_valid_form_and_query_fields_are_accepted(case):
+    sent, expected = case
+    flat = flatten_form({key: [value] for key, value in sent.items()})
+    check_accepted(flat, sent, expected)
+
+
+@settings(max_examples=EXAMPLES // 4, deadline=None)
+@given(valid_option_sets(json_values=True, gpus=True))
+def test_valid_gpu_requests_are_accepted(case):
+    sent, expected = case
+    assert expected["ngpus"] > 0
+    check_accepted(sent, sent, expected)
+
+
 @pytest.mark.parametrize(
     "options, error",
     [
@@ -124,3 +181,54 @@ def test_free_form_sbatch_options(options, error):
 def test_free_form_sbatch_options_are_off_by_default():
     with pytest.raises(OptionError, match="not enabled on this hub"):
         validate_options({"options": "--constraint=ib"}, VIEWS)
+
+
+# The shipped template, but with the environment's values written as they are.
+UNQUOTED_ENV = default_template().replace("={{ value | shquote }}", "={{ value }}")
+
+
+@pytest.mark.parametrize(
+    "root_dir",
+    [
+        "/tmp/$(touch x)",
+        "/tmp/`touch x`",
+        "/tmp/a;touch x",
+        "/tmp/a b",
+        "~/$HOME",
+        "~",
+        "/tmp/it's",
+        "/tmp/a\\",
+    ],
+)
+def test_check_script_catches_values_left_unquoted(root_dir):
+    assert UNQUOTED_ENV != default_template()
+    sent = {"root_dir": root_dir}
+    check_script(script_for(sent), sent, BASELINES["cpu"])
+    with pytest.raises(AssertionError):
+        check_script(script_for(sent, template=UNQUOTED_ENV), sent, BASELINES["cpu"])
+
+
+@pytest.mark.parametrize(
+    "sent, directive, wrong",
+    [
+        ({"memory": "4G"}, "--mem={{ job.memory | sbatch_safe }}", "--mem=4000M"),
+        (
+            {"partition": "gpu", "ngpus": "1"},
+            "--gres={{ job.gres | sbatch_safe }}",
+            "--gres=gpu:V100-SXM2-32GB:2",
+        ),
+        (
+            {"reservation": "maint"},
+            "--reservation={{ job.reservation | sbatch_safe }}",
+            "--reservation=maint2",
+        ),
+    ],
+)
+def test_check_script_catches_wrong_directive_values(sent, directive, wrong):
+    assert directive in default_template()
+    baseline = BASELINES[sent.get("partition", "cpu")]
+    check_script(script_for(sent), sent, baseline)
+    with pytest.raises(AssertionError):
+        check_script(
+            script_for(sent, template=default_template().replace(directive, wrong)), sent, baseline
+        )

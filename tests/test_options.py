@@ -132,3 +132,37 @@ def test_jupyterhub_6_rest_body_is_understood_when_passed_whole():
     assert check({"user_options": {"partition": "gpu", "ngpus": 1}}).ngpus == 1
     with pytest.raises(OptionError, match="not a known option"):
         check({"user_options": {"partition": "gpu"}, "nprocs": 2})
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("partition", "cpu\udc80"),
+        ("nprocs", "4\udc80"),
+        ("ngpus", "\ud800"),
+        ("runtime", "1:00:00\udc80"),
+        ("memory", "4G\udc80"),
+        ("reservation", "maint\udc80"),
+        ("default_url", "/lab\udc80"),
+        ("root_dir", "/\udc80"),
+        ("root_dir", "~/a\ud83d"),  # half of a surrogate pair, as JSON's "\ud83d" gives
+        ("environment_id", "\udc80"),
+        ("options", "--constraint=\udc80"),
+    ],
+)
+def test_text_that_cannot_be_encoded_is_refused(field, value):
+    # A lone surrogate, as a REST body's "\udc80" decodes to: the batch script could not
+    # be encoded for sbatch, so it is refused here, naming the field.
+    with pytest.raises(OptionError) as info:
+        check({field: value}, sbatch_options={"--constraint": r"[a-z]+"})
+    assert info.value.field == field
+    assert "UTF-8" in str(info.value), str(info.value)
+    str(info.value).encode("utf-8")  # the refusal itself can be sent
+
+
+def test_option_names_that_cannot_be_encoded_are_refused_readably():
+    with pytest.raises(OptionError) as info:
+        check({"root\udc80": "/tmp"})
+    message = str(info.value)
+    message.encode("utf-8")
+    assert "\\udc80" in message and "not a known option" in message

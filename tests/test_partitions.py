@@ -158,8 +158,8 @@ def test_admin_settings_are_checked_when_set():
 
     from jupyterhub_moss import MOSlurmSpawner
 
-    with pytest.raises(TraitError, match="nested repetition"):
-        MOSlurmSpawner(allowed_sbatch_options={"--qos": r"(a+)+"})
+    with pytest.raises(TraitError, match="RE2"):
+        MOSlurmSpawner(allowed_sbatch_options={"--qos": r"(?=a)a"})
     with pytest.raises(TraitError, match="cannot be left to users"):
         MOSlurmSpawner(allowed_sbatch_options={"--uid": r"[0-9]+"})
     with pytest.raises(TraitError, match="batchspawner template"):

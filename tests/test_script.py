@@ -3,8 +3,14 @@
 import subprocess
 
 import pytest
+from hostile import source_exports
 
-from jupyterhub_moss.slurm.script import JobRequest, UnsafeValue, render_batch_script
+from jupyterhub_moss.slurm.script import (
+    JobRequest,
+    UnsafeValue,
+    default_template,
+    render_batch_script,
+)
 
 JOB = JobRequest(
     name="jupyter-alice",
@@ -101,21 +107,53 @@ def test_sbatch_values_cannot_add_words_or_lines(field, value):
         render(job)
 
 
+# Values a shell would act on if they were not quoted: each changes what bash reads, or
+# runs something that writes into the (empty) folder the exports are sourced in.
+SHELL_VALUES = [
+    "a'b",
+    'a"b',
+    "$(touch pwned)",
+    "`touch pwned`",
+    "a\nb",
+    "x; touch pwned",
+    "x && touch pwned",
+    "x > pwned",
+    "\\",
+    "$HOME",
+    "~",
+    "a b",
+    "a *",
+]
+
+
+@pytest.mark.parametrize("value", SHELL_VALUES + ["*", "-n", ""])
+def test_environment_values_stay_one_word(value):
+    # Bash sources the export lines in an empty folder, which must stay empty, and the
+    # value comes back unchanged.
+    assert source_exports(render(env={"JUPYTERHUB_USER": value})) == {"JUPYTERHUB_USER": value}
+
+
+@pytest.mark.parametrize("value", SHELL_VALUES)
+def test_environment_check_fails_on_values_left_unquoted(value):
+    unquoted = default_template().replace("={{ value | shquote }}", "={{ value }}")
+    assert unquoted != default_template()
+    with pytest.raises(AssertionError):
+        exports = source_exports(render(env={"JUPYTERHUB_USER": value}, template=unquoted))
+        assert exports == {"JUPYTERHUB_USER": value}
+
+
 @pytest.mark.parametrize(
-    "value",
-    ["a'b", 'a"b', "$(touch /tmp/x)", "`id`", "a\nb", "x; rm -rf /", "\\", "$HOME", "*"],
+    "change",
+    [
+        {"env": {"JUPYTERHUB_ROOT_DIR": "/\udc80"}},
+        {"cmd": ["/opt/jupyter/bin/jupyterhub-singleuser", "--x=\ud800"]},
+        {"service_path": "/user/\udfff/"},
+    ],
 )
-def test_environment_values_stay_one_word(value, tmp_path):
-    script = render(env={"JUPYTERHUB_USER": value})
-    line_start = script.index("export JUPYTERHUB_USER=")
-    # Source just the export and print the variable: the value comes back unchanged.
-    end = script.index("\n\n", line_start)
-    snippet = script[line_start:end] + '\nprintf %s "$JUPYTERHUB_USER"'
-    out = subprocess.run(
-        ["bash", "-c", snippet], capture_output=True, text=True, check=True, cwd=tmp_path
-    )
-    assert out.stdout == value
-    assert list(tmp_path.iterdir()) == []
+def test_text_that_cannot_be_encoded_is_unsafe(change):
+    # sbatch gets the script as UTF-8 bytes: a lone surrogate must stop it before then.
+    with pytest.raises(UnsafeValue, match="UTF-8"):
+        render(**change)
 
 
 def test_environment_names_are_checked():

@@ -185,7 +185,7 @@ def render_batch_script(
     :class:`UnsafeValue` when a value cannot be rendered safely.
     """
     compiled = _compile(template if template is not None else default_template())
-    return compiled.render(
+    script = compiled.render(
         job=asdict(job),
         env=env,
         venv=venv.rstrip("/") or "/",
@@ -198,3 +198,11 @@ def render_batch_script(
         epilogue=epilogue,
         extra_directives=list(extra_directives),
     )
+    try:
+        # sbatch reads the script as bytes: refuse it before any process is started.
+        script.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise UnsafeValue(
+            f"{e.object[e.start : e.end]!a} cannot be encoded as UTF-8 for the batch script"
+        ) from None
+    return script

@@ -270,10 +270,6 @@ class MOSlurmSpawner(UserChoices, SlurmSettings, Spawner):
             self.log.exception("Could not save the job id of %s", self._log_name)
 
     # ------------------------------------------------------------------
-    # Slurm plumbing
-    # ------------------------------------------------------------------
-
-    # ------------------------------------------------------------------
     # Lifecycle
     # ------------------------------------------------------------------
 
@@ -296,10 +292,14 @@ class MOSlurmSpawner(UserChoices, SlurmSettings, Spawner):
         if self._progress_changed is not None:
             self._progress_changed.set()
 
-    def _home(self) -> str:
+    def _home(self, required: bool = True) -> str | None:
+        """The user's home folder on the hub's machine (None if there is no such
+        account and it is not ``required``)."""
         try:
             return pwd.getpwnam(self._username).pw_dir
         except KeyError:
+            if not required:
+                return None
             raise user_error(
                 f"There is no system account named {self._username!r} on the hub machine, "
                 "so no Slurm job can be submitted for it.",
@@ -344,10 +344,7 @@ class MOSlurmSpawner(UserChoices, SlurmSettings, Spawner):
 
     def _job(self) -> ServerJob:
         """The Slurm side of this server: submitting, following and cancelling its job."""
-        try:
-            home = pwd.getpwnam(self._username).pw_dir
-        except KeyError:
-            home = None
+        home = self._home(required=False)
         return ServerJob(
             username=self._username,
             log_name=self._log_name,

@@ -6,11 +6,14 @@ import json
 import os
 import re
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import textwrap
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -99,6 +102,25 @@ def wait_for_job(user: str, timeout: float = 20) -> str:
     raise AssertionError(f"no job for {user}")
 
 
+@contextmanager
+def shared_folder(prefix: str = "moss-shared-"):
+    """A folder the test users can read and enter (pytest's own are root's alone),
+    removed afterwards."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    folder.chmod(0o755)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def write_script(path: Path, text: str) -> Path:
+    """An executable script that every user may run."""
+    path.write_text(text)
+    path.chmod(0o755)
+    return path
+
+
 def cancel_all(users) -> None:
     for user in users:
         slurm("scancel", "-u", user, check=False)
@@ -125,6 +147,7 @@ class Hub:
         self.port = free_port()
         self.hub_port = free_port()
         self.api_port = free_port()
+        self.proxy_auth_token = secrets.token_hex(16)
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
         self.url = f"http://127.0.0.1:{self.port}{self.base_url.rstrip('/')}"
         self.extra_config = extra_config
@@ -163,7 +186,7 @@ class Hub:
         c.JupyterHub.hub_ip = "127.0.0.1"
         c.JupyterHub.hub_port = {self.hub_port}
         c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{self.api_port}"
-        c.ConfigurableHTTPProxy.auth_token = {secrets.token_hex(16)!r}
+        c.ConfigurableHTTPProxy.auth_token = {self.proxy_auth_token!r}
         c.JupyterHub.db_url = "sqlite:///{self.workdir}/jupyterhub.sqlite"
         c.JupyterHub.cookie_secret_file = "{self.workdir}/cookie_secret"
         c.ConfigurableHTTPProxy.pid_file = "{self.workdir}/proxy.pid"
@@ -255,6 +278,38 @@ class Hub:
         return httpx.request(
             method, f"{self.url}/hub/api{path}", headers=headers, timeout=60, **kwargs
         )
+
+    def user_token(self, user: str, note: str = "moss test") -> str:
+        """A new API token that ``user`` makes for themselves, logged in (as on the
+        hub's token page): it has the user's own rights."""
+        client = self.login(user)
+        try:
+            r = client.post(
+                f"/hub/api/users/{user}/tokens",
+                json={"note": note, "expires_in": 3600},
+                headers=self.xsrf(client),
+            )
+        finally:
+            client.close()
+        assert r.status_code == 201, (r.status_code, r.text[:500])
+        return r.json()["token"]
+
+    def request_with(self, token: str, method: str, path: str, **kwargs) -> httpx.Response:
+        """A request to ``path`` (from the hub's base URL on) with ``token``."""
+        headers = kwargs.pop("headers", {})
+        headers["Authorization"] = f"token {token}"
+        kwargs.setdefault("timeout", 60)
+        return httpx.request(method, f"{self.url}{path}", headers=headers, **kwargs)
+
+    def proxy_routes(self) -> dict:
+        """The proxy's routing table: path prefix -> route (with its ``target``)."""
+        r = httpx.get(
+            f"http://127.0.0.1:{self.api_port}/api/routes",
+            headers={"Authorization": f"token {self.proxy_auth_token}"},
+            timeout=30,
+        )
+        r.raise_for_status()
+        return r.json()
 
     def login(self, user: str) -> httpx.Client:
         client = httpx.Client(base_url=self.url, follow_redirects=True, timeout=60)

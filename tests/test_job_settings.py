@@ -1,11 +1,12 @@
 """The admin's job settings, seen in real jobs on the local cluster:
-sbatch_directives, allowed_sbatch_options, node_address, slurm_bin_dir and
-job_workdir."""
+sbatch_directives, allowed_sbatch_options, node_address, slurm_bin_dir,
+job_workdir and the epilogue."""
 
 import os
 import pwd
 import shutil
 import time
+from pathlib import Path
 
 import pytest
 from hubtools import active_jobs, job_info, shared_folder, write_script
@@ -140,3 +141,23 @@ def test_job_workdir_is_the_jobs_folder_and_holds_its_output(hub_factory):
         assert output.stat().st_uid == account.pw_uid
         assert "jupyterhub_moss: server listening on" in output.read_text()
         stop(hub, user)
+
+
+def test_epilogue_runs_after_the_server_has_stopped(hub_factory):
+    user = "moss16"
+    hub = hub_factory(
+        """c.MOSlurmSpawner.epilogue = 'echo epilogue-ran > "$HOME/epilogue-$SLURM_JOB_ID"'\n"""
+    )
+    job_id = start(hub, user)["state"]["job_id"]
+    marker = Path(pwd.getpwnam(user).pw_dir) / f"epilogue-{job_id}"
+    try:
+        time.sleep(1)
+        assert not marker.exists()  # not while the server runs
+        stop(hub, user)
+        deadline = time.time() + 15
+        while not marker.exists() and time.time() < deadline:
+            time.sleep(0.2)
+        assert marker.read_text() == "epilogue-ran\n"
+        assert marker.stat().st_uid == pwd.getpwnam(user).pw_uid  # run by the job, as the user
+    finally:
+        marker.unlink(missing_ok=True)

@@ -1,5 +1,7 @@
 """The admin's side: set_config, start-up checks, the entry point, batchspawner's endpoint."""
 
+import html
+import re
 import subprocess
 from importlib.metadata import entry_points
 
@@ -73,7 +75,31 @@ def test_partition_unknown_to_slurm_is_logged_and_shown_unavailable(hub_factory)
     client = hub.login("moss09")
     page = client.get("/hub/spawn")
     assert page.status_code == 200
-    assert "Gone" in page.text
+    reason = "Slurm does not report a partition named 'ghost'"
+    # Simple tab: the partition is listed, cannot be picked, and says why.
+    choices = {
+        match.group("value"): match.group(0)
+        for match in re.finditer(
+            r'<input class="form-check-input"\s+type="radio"\s+name="partition"[^>]*'
+            r'value="(?P<value>[^"]*)"[^>]*>\s*<label.*?</label>',
+            page.text,
+            re.S,
+        )
+    }
+    assert set(choices) == {"cpu", "gpu", "ghost"}, choices
+    assert re.search(r"\sdisabled\s", choices["ghost"].split(">")[0] + " ")
+    assert not re.search(r"\sdisabled\s", choices["cpu"].split(">")[0] + " ")
+    assert "Gone" in choices["ghost"]
+    subtitle = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", choices["ghost"])).split())
+    assert subtitle.endswith(f"ghost · x86_86 · unavailable: {reason}"), subtitle
+    # Advanced tab: its option is disabled and marked.
+    options = dict(re.findall(r'<option value="([^"]*)"([^>]*)>', page.text))
+    assert "disabled" in options["ghost"] and "disabled" not in options["cpu"], options
+    ghost_option = re.search(r'<option value="ghost"[^>]*>(.*?)</option>', page.text, re.S)
+    assert " ".join(ghost_option.group(1).split()).endswith("(unavailable)")
+    # The resource table has no figures for it.
+    row = re.search(r'<tr data-partition="ghost".*?</tr>', page.text, re.S).group(0)
+    assert re.search(r'<td data-field="cpus" colspan="3">unavailable</td>', row), row
     log = hub.log()
     assert "partition ghost is configured but unavailable" in log
     assert "Slurm does not report a partition named 'ghost'" in log

@@ -347,9 +347,9 @@ def test_screenshots_of_the_seed_example(browser, hub):
 
 def test_links_start_servers_with_both_parameter_styles(browser, shared_hub):
     user = "moss15"
-    for query in (
-        "partition=cpu&nprocs=2&runtime=30",
-        "opt-partition=long&opt-nprocs=4&opt-runtime=1:00:00",
+    for query, expected in (
+        ("partition=cpu&nprocs=2&runtime=30", ("cpu", "2", "00:30:00")),  # minutes
+        ("opt-partition=long&opt-nprocs=4&opt-runtime=1:00:00", ("long", "4", "01:00:00")),
     ):
         context = browser.new_context()
         page = context.new_page()
@@ -361,10 +361,7 @@ def test_links_start_servers_with_both_parameter_styles(browser, shared_hub):
         page.goto(f"{shared_hub.url}/hub/spawn?{query}")
         model = shared_hub.wait_ready(user)
         info = job_info(model["state"]["job_id"])
-        expected = re.findall(r"(?:opt-)?(\w+)=([^&]+)", query)
-        want = dict(expected)
-        assert info["Partition"] == want["partition"]
-        assert info["NumCPUs"] == want["nprocs"]
+        assert (info["Partition"], info["NumCPUs"], info["TimeLimit"]) == expected, query
         shared_hub.api("DELETE", f"/users/{user}/server")
         shared_hub.wait_stopped(user)
         context.close()

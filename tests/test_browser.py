@@ -251,6 +251,9 @@ def test_advanced_start_submits_exactly_the_choice(browser, shared_hub):
     assert (info["Partition"], info["NumCPUs"], info["TimeLimit"]) == ("long", "3", "02:30:00")
     assert info["MinMemoryNode"] == "2G"
     assert "TresPerNode" not in info
+    # The pending page takes the user to the server, whose front page sends them on
+    # to the interface they chose.
+    page.wait_for_url(re.compile(rf".*/user/{user}/tree(\?.*)?$"), timeout=60000)
     shared_hub.api("DELETE", f"/users/{user}/server")
     shared_hub.wait_stopped(user)
 
@@ -263,6 +266,7 @@ def test_advanced_start_submits_exactly_the_choice(browser, shared_hub):
         "2",
         "30",
     )
+    assert page.input_value("#moss-adv-memory-gb") == "2"
     assert page.input_value("#moss-adv-default-url") == "/tree"
 
 

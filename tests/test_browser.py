@@ -411,7 +411,7 @@ def test_hostile_text_renders_as_text(browser, hub_factory):
     assert page.moss_errors == []
 
 
-def test_pending_page_explains_the_wait_and_failures(browser, shared_hub):
+def test_pending_page_explains_the_wait_then_opens_the_server(browser, shared_hub):
     user = "moss11"
     blocker = block_partition()
     try:
@@ -434,6 +434,34 @@ def test_pending_page_explains_the_wait_and_failures(browser, shared_hub):
     shared_hub.api("DELETE", f"/users/{user}/server")
     shared_hub.wait_stopped(user)
     assert active_jobs(user) == []
+
+
+def test_pending_page_says_why_a_job_still_queued_was_given_up(browser, hub_factory):
+    hub = hub_factory(DEBUG_PARTITION + "c.Spawner.start_timeout = 15\n")
+    user = "moss09"
+    blocker = block_partition()
+    try:
+        page = open_spawn_page(browser, hub, user)
+        page.check("#moss-panel-simple input[value=cpu]")
+        page.click("#spawn_form button[type=submit]")
+        page.wait_for_url(re.compile(rf".*/hub/spawn-pending/{user}.*"))
+        page.wait_for_function(
+            "document.getElementById('progress-message').textContent.includes('still queued')",
+            timeout=40000,
+        )
+        text = page.inner_text("#progress-message")
+        job_id = re.search(r"Job ([0-9]+) was still queued after 15 s", text)
+        assert job_id, text
+        assert "Pending: waiting" in text and "has been cancelled" in text, text
+        # The page marks the failure: the bar turns red, the event log opens.
+        assert "bg-danger" in page.get_attribute("#progress-bar", "class")
+        assert page.evaluate("document.getElementById('progress-details').open")
+        hub.wait_stopped(user, timeout=30)
+        assert job_info(job_id.group(1))["JobState"] == "CANCELLED"
+    finally:
+        slurm("scancel", blocker, check=False)
+    assert active_jobs(user) == []
+    assert page.moss_errors == []
 
 
 def test_failed_start_shows_the_job_output(browser, hub_factory):

@@ -52,7 +52,6 @@ def test_admin_directives_and_allowed_user_options_reach_the_job(hub_factory):
     info = job_info(model["state"]["job_id"])
     assert (info["MailType"], info["MailUser"]) == ("END", "jupyter-admin")
     assert info["Nice"] == "7"
-    assert model["user_options"]["options"] == "--nice=7"
 
 
 def test_sbatch_options_the_admin_does_not_allow_are_refused_before_sbatch(hub_factory):

@@ -75,6 +75,19 @@ def job_info(job_id: str) -> dict[str, str]:
     return dict(re.findall(r"(\w+)=(\S*)", out))
 
 
+def ended_job_info(job_id: str, timeout: float = 30) -> dict[str, str]:
+    """``scontrol show job`` fields of a job once it has ended: neither queued,
+    running, nor COMPLETING (cancelled or done, its processes on their way out)."""
+    deadline = time.time() + timeout
+    info = job_info(job_id)
+    while info["JobState"] in ("PENDING", "CONFIGURING", "RUNNING", "COMPLETING"):
+        if time.time() > deadline:
+            break
+        time.sleep(0.3)
+        info = job_info(job_id)
+    return info
+
+
 def active_jobs(user: str) -> list[str]:
     """Ids of the user's jobs that are pending or running."""
     out = slurm("squeue", "-h", "-u", user, "-t", "PENDING,RUNNING,CONFIGURING", "-o", "%i")

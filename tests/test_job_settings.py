@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from hubtools import active_jobs, job_info, shared_folder, write_script
+from hubtools import active_jobs, ended_job_info, job_info, shared_folder, write_script
 
 pytestmark = pytest.mark.cluster
 
@@ -27,16 +27,6 @@ def stop(hub, user):
     r = hub.api("DELETE", f"/users/{user}/server")
     assert r.status_code in (202, 204), r.text
     hub.wait_stopped(user)
-
-
-def final_state(job_id, timeout=20):
-    """The job's state once it has left COMPLETING (its processes on their way out)."""
-    deadline = time.time() + timeout
-    state = job_info(job_id)["JobState"]
-    while state == "COMPLETING" and time.time() < deadline:
-        time.sleep(0.3)
-        state = job_info(job_id)["JobState"]
-    return state
 
 
 def test_admin_directives_and_allowed_user_options_reach_the_job(hub_factory):
@@ -121,7 +111,7 @@ def test_slurm_bin_dir_is_where_the_hub_finds_every_slurm_command(hub_factory):
     assert ran("root", "sinfo"), lines
     # The watcher follows a starting job in detail, by its id.
     assert ran("root", "scontrol", "--local", "--oneliner"), lines
-    assert final_state(job_id) == "CANCELLED"
+    assert ended_job_info(job_id)["JobState"] == "CANCELLED"
 
 
 def test_job_workdir_is_the_jobs_folder_and_holds_its_output(hub_factory):

@@ -5,7 +5,7 @@ user's own rights: their own servers, nobody else's.
 """
 
 import pytest
-from hubtools import active_jobs, job_info
+from hubtools import active_jobs, ended_job_info, job_info
 
 pytestmark = pytest.mark.cluster
 
@@ -29,7 +29,7 @@ def test_own_token_starts_and_stops_the_users_default_server(hub):
     r = hub.request_with(token, "DELETE", f"/hub/api/users/{user}/server")
     assert r.status_code in (202, 204), r.text
     hub.wait_stopped(user)
-    assert job_info(job_id)["JobState"] == "CANCELLED"
+    assert ended_job_info(job_id)["JobState"] == "CANCELLED"
     assert active_jobs(user) == []
 
 
@@ -54,7 +54,7 @@ def test_own_token_starts_and_stops_a_named_server(hub):
     r = hub.request_with(token, "DELETE", f"/hub/api/users/{user}/servers/analysis")
     assert r.status_code in (202, 204), r.text
     hub.wait_stopped(user, "analysis")
-    assert job_info(job_id)["JobState"] == "CANCELLED"
+    assert ended_job_info(job_id)["JobState"] == "CANCELLED"
     assert active_jobs(user) == []
 
 

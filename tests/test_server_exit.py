@@ -9,11 +9,10 @@ with the job's state in Slurm.
 import os
 import re
 import signal
-import time
 from pathlib import Path
 
 import pytest
-from hubtools import HUB_VENV, active_jobs, job_info, shared_folder, write_script
+from hubtools import HUB_VENV, active_jobs, ended_job_info, shared_folder, write_script
 
 pytestmark = pytest.mark.cluster
 
@@ -41,15 +40,6 @@ def pid_file(user, job_id) -> Path:
     return Path(os.path.expanduser(f"~{user}")) / f"moss-server-pid-{job_id}"
 
 
-def wait_ended(job_id, timeout=30):
-    deadline = time.time() + timeout
-    info = job_info(job_id)
-    while info["JobState"] in ("PENDING", "RUNNING", "COMPLETING") and time.time() < deadline:
-        time.sleep(0.3)
-        info = job_info(job_id)
-    return info
-
-
 def stopped_lines(hub, user):
     return re.findall(rf"User {user} server stopped, with exit code: (\S+)", hub.log())
 
@@ -62,7 +52,7 @@ def test_server_shut_down_by_its_user_ends_completed_and_polls_0(pid_hub):
     # The server's own API, as the user: it exits with status 0.
     r = hub.request_with(token, "POST", f"/user/{user}/api/shutdown")
     assert r.status_code == 200, r.text[:500]
-    info = wait_ended(job_id)
+    info = ended_job_info(job_id)
     assert (info["JobState"], info["ExitCode"]) == ("COMPLETED", "0:0")
     hub.wait_stopped(user, timeout=30)
     assert stopped_lines(hub, user) == ["0"], hub.log()[-3000:]
@@ -79,7 +69,7 @@ def test_server_that_dies_ends_failed_and_polls_1(pid_hub):
         os.kill(pid, signal.SIGKILL)  # the server crashes: the job ends with 128 + 9
     finally:
         path.unlink(missing_ok=True)
-    info = wait_ended(job_id)
+    info = ended_job_info(job_id)
     assert (info["JobState"], info["ExitCode"]) == ("FAILED", "137:0")
     hub.wait_stopped(user, timeout=30)
     assert stopped_lines(hub, user) == ["1"], hub.log()[-3000:]

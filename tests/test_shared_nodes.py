@@ -140,3 +140,52 @@ def test_the_hubs_own_environment_never_reaches_the_job(hub_factory, shared_fold
     assert f"HOME={home}" in seen.splitlines()
     warning = "keeps the hub's environment"
     assert warning in hub.log()
+
+
+def test_a_port_outside_the_range_is_never_routed_to(hub_factory, shared_folder):
+    """The job's comment is its owner's to write: a job that names a port outside
+    server_port_range (here one of the hub's own) fails to start, and the hub
+    never routes to it."""
+    user = "moss10"
+    liar = shared_folder / "liar"
+    liar.write_text(
+        "#!/bin/bash\n"
+        "# Names the hub's own port as the server's, then waits.\n"
+        'scontrol update JobId="$SLURM_JOB_ID" Comment="moss:port=$MOSS_HUB_PORT"\n'
+        "sleep 120\n"
+    )
+    liar.chmod(0o755)
+    hub = hub_factory(
+        f"""
+        c.Spawner.cmd = [{str(liar)!r}]
+        c.MOSlurmSpawner.server_port_range = (40000, 40100)
+        """
+    )
+    hub_port = hub.hub_port  # outside the range: free_port() gives no port below 1024
+    assert not 40000 <= hub_port <= 40100
+    hub.stop()
+    hub.extra_config += f'\nc.Spawner.environment = {{"MOSS_HUB_PORT": "{hub_port}"}}\n'
+    hub.start()
+    r = hub.api("POST", f"/users/{user}/server", json={"user_options": {"partition": "cpu"}})
+    if r.status_code == 202:
+        failed = [e for e in hub.progress_events(user, timeout=90) if e.get("failed")]
+        assert failed, "the spawn did not fail"
+        message = failed[-1]["message"]
+    else:
+        assert r.status_code == 500, r.text
+        message = r.json()["message"]
+    assert f"reported port {hub_port}, which this hub does not route to" in message
+    assert "ports 40000 to 40100" in message
+    model = hub.server_model(user)
+    assert model is None or not model["ready"]
+
+
+def test_the_job_picks_its_port_within_the_range(hub_factory):
+    user = "moss10"
+    hub = hub_factory("c.MOSlurmSpawner.server_port_range = (45000, 45099)")
+    r = hub.api("POST", f"/users/{user}/server", json={"user_options": {"partition": "cpu"}})
+    assert r.status_code in (201, 202), r.text
+    port = hub.wait_ready(user)["state"]["job_port"]
+    assert 45000 <= port <= 45099
+    client = hub.login(user)
+    assert hub.server_status(client, user).status_code == 200

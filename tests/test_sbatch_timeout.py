@@ -99,13 +99,6 @@ def test_sbatch_answering_too_late_cancels_the_job_it_left_queued(hub_factory):
     assert hub.server_model(user) is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="bug: a job whose sbatch answered too late is looked for by its submission "
-    "comment, which its server replaces with moss:port=N once it listens; such a job "
-    "is never found, and runs on unknown to the hub",
-)
 def test_sbatch_answering_too_late_cancels_the_job_whose_server_already_runs(hub_factory):
     user = "moss10"
     # The stand-in answers only after the job's server has reported its port.

@@ -15,6 +15,7 @@ from jupyterhub_moss.slurm.scontrol import (
 from jupyterhub_moss.slurm.scontrol import new_marker as new_scontrol_marker
 from jupyterhub_moss.slurm.sinfo import parse_gres, parse_sinfo, sinfo_argv
 from jupyterhub_moss.slurm.squeue import (
+    JobStatus,
     new_marker,
     parse_job_states,
     parse_slurm_version,
@@ -130,6 +131,29 @@ def test_squeue_states_ports_and_reasons():
     assert jobs["20"].finished
     assert jobs["21"].running and jobs["21"].port is None
     assert jobs["23"].port is None  # 99999 is no port
+
+
+def _status(comment):
+    return JobStatus(job_id="5", state="RUNNING", node="n1", reason=None, start_time=None,
+                     comment=comment)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("comment", "port", "marked"),
+    [
+        ("moss:submit=ab12", None, True),
+        ("moss:port=4000;moss:submit=ab12", 4000, True),
+        ("moss:port=4000", 4000, False),
+        ("moss:port=4000;moss:submit=ab123", 4000, False),
+        ("moss:submit=ab12x", None, False),
+        ("moss:port=4000;moss:submit=ab12;x", None, False),
+        ("moss:port=4000;moss:submit=AB12", None, False),
+    ],
+)
+def test_a_job_keeps_its_submission_mark_next_to_its_port(comment, port, marked):
+    status = _status(comment)
+    assert status.port == port
+    assert status.submitted_with("ab12") is marked
 
 
 def test_squeue_comment_cannot_forge_another_job():

@@ -151,7 +151,7 @@ class ServerJob:
             )
             return
         for job_id, status in jobs.items():
-            if status.comment == comment and status.user in (None, self.username):
+            if status.submitted_with(token) and status.user in (None, self.username):
                 log.warning("Cancelling job %s of %s, submitted unrecorded", job_id, self.log_name)
                 try:
                     await self.cancel(job_id)

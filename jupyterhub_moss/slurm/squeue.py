@@ -54,7 +54,8 @@ WAITING_STATES = frozenset({"PENDING", "REQUEUED", "REQUEUE_FED", "REQUEUE_HOLD"
 PORT_COMMENT = "moss:port="
 #: The comment a job is submitted with, until its server listens.
 SUBMIT_COMMENT = "moss:submit="
-_PORT_RE = re.compile(r"^moss:port=([0-9]{1,5})\Z")
+#: ``moss:port=N``, or ``moss:port=N;moss:submit=TOKEN`` (the submission's mark kept)
+_PORT_RE = re.compile(r"^moss:port=([0-9]{1,5})(?:;moss:submit=([0-9a-f]{1,64}))?\Z")
 
 _FIELDS = "%i|%T|%B|%r|%S|%u|%k"  # comment last: it is the only free-form field
 
@@ -92,6 +93,15 @@ class JobStatus:
             return None
         port = int(match.group(1))
         return port if 0 < port < 65536 else None
+
+    def submitted_with(self, token: str) -> bool:
+        """Whether the job carries the mark ``token`` it was submitted with, in its
+        first comment or next to the port its server reported."""
+        comment = self.comment.strip()
+        if comment == f"{SUBMIT_COMMENT}{token}":
+            return True
+        match = _PORT_RE.match(comment)
+        return bool(match and match.group(2) == token)
 
 
 def new_marker() -> str:

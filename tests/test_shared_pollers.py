@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from jupyterhub_moss.slurm.sinfo import SinfoCache
-from jupyterhub_moss.slurm.watcher import GONE, JobWatcher
+from jupyterhub_moss.slurm.watcher import GONE, PAUSE_JITTER, JobWatcher
 
 DATA = Path(__file__).parent / "data"
 
@@ -277,6 +277,24 @@ async def test_quickest_pace_while_a_server_is_about_to_report(tmp_path, squeue)
     reported = polls(tmp_path) - before
     assert reported <= 3, reported  # back to fast_interval (0.5 s) once the port is known
     watcher.stop()
+
+
+async def test_polls_at_the_slow_pace_do_not_keep_a_fixed_phase(tmp_path, squeue):
+    set_jobs(tmp_path, "7|RUNNING|node1|None|N/A|moss:port=4000")
+    watcher = watcher_for(squeue, interval=1.0, fast_interval=0.1, timeout=5)
+    watcher.watch("7")
+    finished = []
+    while len(finished) < 10:
+        await asyncio.sleep(0.005)
+        if watcher.last_poll_finished and watcher.last_poll_finished not in finished:
+            finished.append(watcher.last_poll_finished)
+    watcher.stop()
+    gaps = [b - a for a, b in zip(finished[1:-1], finished[2:], strict=True)]
+    # never later than the interval (a job that ends is noticed within it) ...
+    assert max(gaps) < 1.0 + 0.08, gaps
+    assert min(gaps) > 1.0 - PAUSE_JITTER - 0.08, gaps
+    # ... but not at a fixed period: 8 draws spread over 0.1 s
+    assert max(gaps) - min(gaps) > 0.02, gaps
 
 
 async def test_long_pending_jobs_are_polled_at_the_slower_pace(tmp_path, squeue):

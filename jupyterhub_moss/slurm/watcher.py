@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -46,6 +47,11 @@ from .squeue import (
 __all__ = ["GONE", "JobWatcher", "shared_job_watcher"]
 
 log = logging.getLogger(__name__)
+
+#: Each pause is shortened by up to this fraction, at random: a fixed period would
+#: keep every poll at the same phase of slurmctld's own periodic work (and of other
+#: hubs' polls), and pay for any collision with it every time.
+PAUSE_JITTER = 0.1
 
 #: The status of a job that Slurm, answering, no longer knows (or knows as someone else's).
 GONE = JobStatus(job_id="", state="GONE", node=None, reason=None, start_time=None, comment="")
@@ -255,9 +261,11 @@ class JobWatcher:
 
     async def _pause(self, started: float) -> None:
         """Wait until the next poll is due. A wake (a new job, a caller waiting)
-        reckons again when that is; however often spawners ask, polls keep their pace."""
+        reckons again when that is; however often spawners ask, polls keep their pace.
+        The pause is never longer than the pace asks (see :data:`PAUSE_JITTER`)."""
+        shorten = 1 - random.uniform(0, PAUSE_JITTER)  # noqa: S311 - not a secret
         while self._watches:
-            remaining = started + self._next_delay() - time.monotonic()
+            remaining = started + shorten * self._next_delay() - time.monotonic()
             if remaining <= 0:
                 return
             self._wake.clear()

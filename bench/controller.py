@@ -38,6 +38,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from hubtools import Hub, active_jobs, block_partition, cancel_all, slurm  # noqa: E402
+from sections import write_section  # noqa: E402
 
 from bench import (  # noqa: E402
     COMMON,
@@ -331,6 +332,10 @@ def main():
     parser.add_argument("--burst", type=int, default=64)
     parser.add_argument("--queues", type=int, nargs="+", default=[0, 1000, 4000])
     parser.add_argument("--out", type=Path)
+    parser.add_argument(
+        "--no-doc", dest="write_doc", action="store_false",
+        help="do not rewrite this Slurm version's section of docs/BENCHMARKS.md",
+    )  # fmt: skip
     args = parser.parse_args()
 
     cancel_all(USERS)
@@ -359,6 +364,18 @@ def main():
     print(text)
     if args.out:
         args.out.write_text(text)
+    if args.write_doc:
+        series = ".".join(map(str, minor))
+        write_section(
+            f"controller-{series}",
+            f"## slurmctld's time with a big queue, Slurm {series}\n\n"
+            "`bench/run.sh --controller` (Slurm 22.05 on the host) and "
+            "`bench/run.sh --controller-slurm24` (Slurm 24.11 in its chroot): the sum of "
+            "sdiag's `total_time` over every RPC type the hub causes, per minute, with the "
+            "RPC count and the Slurm commands the hub started; the queue holds that many "
+            "held jobs of another user. Both implementations run in the same run, one after "
+            "the other, with JupyterHub 6.1.1.\n\n" + text,
+        )
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@
 #   bench/run.sh                 # everything (about 25 minutes); writes docs/BENCHMARKS.md
 #   bench/run.sh --window 20     # shorter measuring windows
 #   bench/run.sh --controller    # slurmctld's time per minute with a big queue (bench/controller.py)
+#   bench/run.sh --controller-slurm24   # the same on Slurm 24.11, in its chroot (dev/slurm24-up.sh)
 #
 # Not part of the test suite.
 set -euo pipefail
@@ -12,6 +13,26 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(dirname "$here")
 MOSS_DEV_ROOT=${MOSS_DEV_ROOT:-/opt/moss-dev}
 export MOSS_DEV_ROOT
+
+if [ "${1:-}" = --controller-slurm24 ]; then
+    shift
+    # Clients must match the controller's version: the hubs, their environments and
+    # the bench itself run inside the chroot (its own /opt/moss-dev).
+    "$repo/dev/slurm24-up.sh"
+    "$repo/dev/slurm24-run.sh" bash -c '
+        set -e
+        theirs=/opt/moss-dev/bench-moss10
+        if [ ! -x "$theirs/bin/batchspawner-singleuser" ]; then
+            echo "[bench] building $theirs in the chroot" >&2
+            rm -rf "$theirs"
+            /usr/bin/python3 -m venv "$theirs"
+            "$theirs/bin/pip" install -q --disable-pip-version-check \
+                --cert /etc/ssl/certs/ca-certificates.crt \
+                "jupyterhub==6.1.1" jupyterlab "jupyterhub-moss==10.1.0" "batchspawner==1.3.0"
+            chmod -R a+rX "$theirs"
+        fi'
+    exec "$repo/dev/slurm24-run.sh" /opt/moss-dev/jh6/bin/python bench/controller.py "$@"
+fi
 
 MOSS_HUB_VERSIONS="jh6=6.1.1" "$repo/dev/setup.sh"
 "$repo/dev/cancel-leftovers.sh"

@@ -164,7 +164,10 @@ def test_a_port_outside_the_range_is_never_routed_to(hub_factory, shared_folder)
     hub_port = hub.hub_port  # outside the range: free_port() gives no port below 1024
     assert not 40000 <= hub_port <= 40100
     hub.stop()
-    hub.extra_config += f'\nc.Spawner.environment = {{"MOSS_HUB_PORT": "{hub_port}"}}\n'
+    hub.extra_config = (
+        textwrap.dedent(hub.extra_config)
+        + f'\nc.Spawner.environment = {{"MOSS_HUB_PORT": "{hub_port}"}}\n'
+    )
     hub.start()
     r = hub.api("POST", f"/users/{user}/server", json={"user_options": {"partition": "cpu"}})
     if r.status_code == 202:

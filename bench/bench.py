@@ -243,7 +243,11 @@ def spawn_form(hub: Hub, client: httpx.Client, impl: Impl, partition="cpu") -> N
 def wait_status(hub: Hub, client: httpx.Client, user: str, timeout=180) -> float:
     deadline = time.time() + timeout
     while time.time() < deadline:
-        r = client.get(f"/user/{user}/api/status", follow_redirects=False)
+        try:
+            r = client.get(f"/user/{user}/api/status", follow_redirects=False)
+        except httpx.TransportError:  # a connection dropped under load: ask again
+            time.sleep(0.5)
+            continue
         if r.status_code == 200:
             return time.perf_counter()
         if r.status_code == 403:

@@ -471,9 +471,10 @@ def test_failed_start_shows_the_job_output(browser, hub_factory):
     page = open_spawn_page(browser, hub, "moss09")
     page.check("#moss-panel-simple input[value=cpu]")
     page.click("#spawn_form button[type=submit]")
-    page.wait_for_function(
-        "document.body.innerText.includes('before the server started')", timeout=30000
-    )
+    # The page goes from the form to the pending page: between the two there may be
+    # no body yet.
+    shown = "document.body !== null && document.body.innerText.includes('{}')"
+    page.wait_for_function(shown.format("before the server started"), timeout=30000)
     body = page.inner_text("body")
     assert "/usr/local/no-such-env/bin/jupyterhub-singleuser is not there" in body
     assert active_jobs("moss09") == []

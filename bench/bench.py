@@ -763,3 +763,7 @@ def main():
         "command; the figures below are from its last run.\n\n" + text,
         args.out,
     )
+
+
+if __name__ == "__main__":
+    main()

@@ -363,25 +363,28 @@ def main():
     with tempfile.TemporaryDirectory(prefix="moss-bench-ctld-") as tmp:
         workdir = Path(tmp)
         workdir.chmod(0o755)
-        name = "controller-" + ".".join(map(str, minor)) + ".json"
+        series = ".".join(map(str, minor))
+        saved = Path(__file__).parent / f"controller-{series}.json"
+
+        def save():  # kept as it comes: a later step that fails loses nothing measured
+            saved.write_text(json.dumps(results, indent=1, default=str))
+
         for impl in IMPLS:
             log(f"== {impl.name}")
             results[impl.name] = measure_impl(impl, workdir / impl.venv.name, args)
             stop_s = results[impl.name]["stop_to_gone_median_s"]
             log(f"{impl.name}: stop to job gone {stop_s:.2f} s")
-            # kept as it comes: a later step that fails loses nothing measured
-            (Path(__file__).parent / name).write_text(json.dumps(results, indent=1, default=str))
+            save()
         if args.burst:
             log(f"== {args.burst} users press Start at once")
             users = [f"moss{i:02d}" for i in range(1, args.burst + 1)]
             results["burst"] = measure_burst(IMPLS[0], workdir / "burst", users)
-    (Path(__file__).parent / name).write_text(json.dumps(results, indent=1, default=str))
+            save()
     text = report(results, args.queues)
     print(text)
     if args.out:
         args.out.write_text(text)
     if args.write_doc:
-        series = ".".join(map(str, minor))
         write_section(
             f"controller-{series}",
             f"## slurmctld's time with a big queue, Slurm {series}\n\n"

@@ -62,7 +62,7 @@ def ours_config(wrappers: Path | None) -> str:
         "import jupyterhub_moss",
         "jupyterhub_moss.set_config(c)",
         f"c.MOSlurmSpawner.partitions = {parts}",
-        # The defaults an admin gets: poll every 15 s, quickly while starting, sinfo kept 30 s.
+        # The defaults an admin gets: poll every 30 s, quickly while starting, sinfo kept 30 s.
     ]
     if wrappers:
         lines.append(f"c.MOSlurmSpawner.slurm_bin_dir = {str(wrappers)!r}")

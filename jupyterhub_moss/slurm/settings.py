@@ -107,11 +107,15 @@ class SlurmSettings(LoggingConfigurable):
     ).tag(config=True)
 
     slurm_poll_interval = Float(
-        15.0,
+        30.0,
         help="""
         Seconds between two ``squeue`` calls while all jobs are running. One call
         serves every server of the hub. A job that ends (time limit, ``scancel``
-        outside the hub) is noticed within this time.
+        outside the hub) is noticed within this time, and JupyterHub is told at
+        once. The default is JupyterHub's own ``poll_interval``.
+
+        For example, ``c.MOSlurmSpawner.slurm_poll_interval = 10`` notices ended
+        jobs sooner, at six calls a minute instead of two.
         """,
     ).tag(config=True)
 

@@ -37,7 +37,8 @@ apt_install() {
     rm -f /usr/sbin/policy-rc.d
 }
 
-packages=(python3 python3-venv python3-dev gcc sudo procps ca-certificates)
+# charliecloud-runtime: ch-run, for the container tests.
+packages=(python3 python3-venv python3-dev gcc sudo procps ca-certificates charliecloud-runtime)
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
 command -v npm >/dev/null 2>&1 || packages+=(npm)
 [ "${MOSS_NO_BROWSER:-0}" = 1 ] || packages+=(chromium)

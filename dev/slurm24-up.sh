@@ -4,6 +4,7 @@
 # Slurm 22.05 (dev/cluster-up.sh, on the host) and against this one.
 #
 #   dev/slurm24-up.sh           # build what is missing, start the cluster (as root)
+#   dev/slurm24-up.sh --build   # build what is missing, do not start the cluster
 #   dev/slurm24-up.sh --stop    # cancel its jobs, stop its daemons, unmount
 #   dev/slurm24-run.sh CMD...   # run a command inside it, in this repository
 #
@@ -317,6 +318,10 @@ install_packages
 copy_proxy
 build_venv
 took "jupyterhub_moss"
+if [ "${1:-}" = "--build" ]; then
+    log "built in $((SECONDS - t_start)) s: $ROOT (cluster not started)"
+    exit 0
+fi
 # The cluster: dev/cluster-up.sh inside, with the ports of /etc/moss-dev/cluster.env.
 in_chroot bash "$SRC/dev/cluster-up.sh"
 took "cluster up"

@@ -10,9 +10,10 @@
 #   MOSS_SLURM24=0 dev/test.sh  # everything but the Slurm 24.11 run
 #
 # Each phase prints "== phase NAME: N s" when it is done, and a summary ends the
-# output: cluster-slurm22.05 (dev/cluster-up.sh), setup, lint, pytest-jh6-slurm22.05
-# (every test), pytest-jh5-slurm22.05 (integration and browser tests),
-# chroot-slurm24.11 (dev/slurm24-up.sh: build what is missing, start the cluster)
+# output: cluster-slurm22.05 (dev/cluster-up.sh), setup, lint, chroot-build-slurm24.11
+# (dev/slurm24-up.sh --build: the chroot, also the container tests' image),
+# pytest-jh6-slurm22.05 (every test), pytest-jh5-slurm22.05 (integration and browser
+# tests), chroot-slurm24.11 (dev/slurm24-up.sh: build what is missing, start the cluster)
 # and pytest-jh6-slurm24.11 (integration tests). The first phase that fails stops
 # the run, with its exit code.
 set -euo pipefail
@@ -86,6 +87,14 @@ export PATH="$MOSS_DEV_ROOT/node/node_modules/.bin:$PATH"
 "$here/cancel-leftovers.sh"
 
 phase lint lint
+
+if [ "$MOSS_SLURM24" != 0 ]; then
+    # The 24.11 chroot is built first: its Debian 13 tree, with JupyterHub inside, is
+    # also the container image of the container tests (test_environments.py).
+    slurm24_started=1  # unmounted on exit
+    phase chroot-build-slurm24.11 "$here/slurm24-up.sh" --build
+    export MOSS_CONTAINER_IMAGE=${MOSS_CHROOT:-/var/lib/moss-dev/trixie}
+fi
 
 # A run that collects no test (pytest's exit code 5) fails like any other: every
 # run below is meant to run tests.

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 
-from traitlets import Callable, Dict, List, TraitError, Unicode, Union, validate
+from traitlets import Bool, Callable, Dict, List, TraitError, Unicode, Union, validate
 from traitlets.config import LoggingConfigurable
 
 from .errors import user_error
@@ -87,6 +87,19 @@ class UserChoices(LoggingConfigurable):
         """,
     ).tag(config=True)
 
+    allow_user_environments = Bool(
+        False,
+        help="""
+        Let users start their server from an environment of their own, as in
+        jupyterhub-moss 10.x: the options ``environment_path`` (an absolute path to a
+        ``bin/`` folder, or to a ``.sif`` image) and ``environment_modules`` (module
+        names, space separated). Off by default: with it, a user's job runs
+        whatever that folder holds (as the user). Example::
+
+            c.MOSlurmSpawner.allow_user_environments = True
+        """,
+    ).tag(config=True)
+
     _validated_partitions = None
     _partitions_fingerprint = ""
 
@@ -137,7 +150,12 @@ class UserChoices(LoggingConfigurable):
         """
         views = await self.partition_views()
         try:
-            return validate_options(raw, views, sbatch_options=self.allowed_sbatch_options)
+            return validate_options(
+                raw,
+                views,
+                sbatch_options=self.allowed_sbatch_options,
+                user_environments=self.allow_user_environments,
+            )
         except OptionError as e:
             raise user_error(str(e), reason="invalid_options") from None
 

@@ -9,6 +9,7 @@ import os
 from jupyterhub import apihandlers
 
 from .handlers import handlers
+from .migration import check_peer_config
 from .partitions import PartitionConfigError, merge_partitions, validate_partitions
 from .slurm.sinfo import shared_sinfo_cache, sinfo_argv
 from .spawner import MOSlurmSpawner
@@ -88,7 +89,8 @@ def _check_at_startup(c) -> None:
             raise PartitionConfigError(message)
         try:
             partitions = validate_partitions(section.partitions)
-        except PartitionConfigError as e:
+            check_peer_config(c, app.log)
+        except (PartitionConfigError, ValueError) as e:
             app.log.critical("Invalid jupyterhub_moss configuration:\n%s", e)
             raise
         bin_dir = section.get("slurm_bin_dir", "")

@@ -68,7 +68,12 @@ def _fits_simple(options: UserOptions, partition: dict) -> bool:
         and options.nprocs in {1, max(1, max_nprocs // 2), max_nprocs}
         and options.runtime in _simple_runtime_choices(partition["max_runtime"])
         and not (
-            options.memory_mb or options.reservation or options.root_dir or options.sbatch_options
+            options.memory_mb
+            or options.reservation
+            or options.root_dir
+            or options.sbatch_options
+            or options.environment_path
+            or options.environment_modules
         )
         and options.default_url in (None, "")
     )
@@ -88,6 +93,7 @@ def form_context(
     previous: dict | None,
     default_url: str = "",
     sbatch_options: dict[str, str] | None = None,
+    user_environments: bool = False,
 ) -> dict:
     """Everything the form template and its script need."""
     partitions = [view.as_dict() for view in views.values()]
@@ -95,7 +101,12 @@ def form_context(
     options = None
     if previous:
         try:
-            options = validate_options(previous, views, sbatch_options=sbatch_options)
+            options = validate_options(
+                previous,
+                views,
+                sbatch_options=sbatch_options,
+                user_environments=user_environments,
+            )
         except Exception:
             # Refused now (the admin's limits changed, or they came hostile through the
             # REST API and were stored by JupyterHub): start from the defaults.
@@ -112,7 +123,13 @@ def form_context(
     if options is not None and not _fits_simple(options, by_name[options.partition]):
         tab = "advanced"
 
-    simple = {"partition": None, "nprocs": 1, "ngpus": 0, "runtime": "1:00:00"}
+    simple = {
+        "partition": None,
+        "nprocs": 1,
+        "ngpus": 0,
+        "runtime": "1:00:00",
+        "environment_id": None,
+    }
     if simple_part is not None:
         simple["partition"] = simple_part["name"]
         choices = _simple_runtime_choices(simple_part["max_runtime"])
@@ -120,6 +137,7 @@ def form_context(
         if options is not None and options.partition == simple_part["name"]:
             simple["nprocs"] = options.nprocs
             simple["ngpus"] = options.ngpus
+            simple["environment_id"] = options.environment_id
             if options.runtime in choices:
                 runtime = options.runtime
         simple["runtime"] = _simple_value(runtime)
@@ -137,6 +155,9 @@ def form_context(
         "default_url": _interface(options, default_url),
         "root_dir": options.root_dir if options and options.root_dir else "",
         "options": " ".join(options.sbatch_options) if options else "",
+        "environment_id": options.environment_id if options else None,
+        "environment_path": (options.environment_path or "") if options else "",
+        "environment_modules": (options.environment_modules or "") if options else "",
     }
     return {
         "partitions": partitions,
@@ -145,6 +166,7 @@ def form_context(
         "advanced": advanced,
         "interfaces": INTERFACES,
         "sbatch_options": sorted(sbatch_options or {}),
+        "user_environments": user_environments,
     }
 
 
@@ -177,6 +199,7 @@ async def render_options_form(spawner) -> str:
         previous_key,
         spawner.default_url or "",
         tuple(sorted(spawner.allowed_sbatch_options.items())),
+        bool(spawner.allow_user_environments),
         hub_base,
         template_paths,
         float(spawner.sinfo_cache_ttl),
@@ -187,7 +210,11 @@ async def render_options_form(spawner) -> str:
         return html
 
     context = form_context(
-        views, previous, spawner.default_url or "", spawner.allowed_sbatch_options
+        views,
+        previous,
+        spawner.default_url or "",
+        spawner.allowed_sbatch_options,
+        user_environments=bool(spawner.allow_user_environments),
     )
     context.update(
         static_url=f"{hub_base}moss/static/",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from .environments import Environment, check_user_modules, check_user_path, user_environment
 from .partitions import PartitionView
 from .sbatch_options import reserved_for, value_allowed
 from .slurm.timefmt import UNLIMITED, describe_duration, format_duration, parse_duration
@@ -34,7 +35,12 @@ OPTION_NAMES = (
     "default_url",
     "root_dir",
     "environment_id",
+    "environment_path",
+    "environment_modules",
     "options",
+    # jupyterhub-moss 10.x's other spellings.
+    "mem",
+    "output",
 )
 
 _SBATCH_OPTION = re.compile(r"^(--[a-z][a-z0-9-]{0,40})=([A-Za-z0-9_.:,=/+@%~-]{1,64})\Z")
@@ -71,6 +77,9 @@ class UserOptions:
     default_url: str | None = None
     root_dir: str | None = None
     sbatch_options: tuple[str, ...] = ()
+    environment_id: str | None = None
+    environment_path: str | None = None  # the user's own environment (admin opt-in)
+    environment_modules: str | None = None
 
     @property
     def time_limit(self) -> str:
@@ -81,6 +90,13 @@ class UserOptions:
     def memory(self) -> str | None:
         """The memory as ``sbatch --mem`` takes it."""
         return f"{self.memory_mb}M" if self.memory_mb else None
+
+    def environment(self, partition: PartitionView) -> Environment:
+        """The environment the job starts its server from."""
+        if self.environment_path or self.environment_modules:
+            return user_environment(self.environment_path, self.environment_modules)
+        environments = partition.environments
+        return environments.get(self.environment_id or "") or next(iter(environments.values()))
 
     def to_user_options(self) -> dict:
         """The normalised form JupyterHub stores and hands back on the next spawn."""
@@ -94,7 +110,14 @@ class UserOptions:
             data["memory"] = (
                 f"{self.memory_mb // 1024}G" if self.memory_mb % 1024 == 0 else self.memory
             )
-        for name in ("reservation", "default_url", "root_dir"):
+        for name in (
+            "reservation",
+            "default_url",
+            "root_dir",
+            "environment_id",
+            "environment_path",
+            "environment_modules",
+        ):
             value = getattr(self, name)
             if value:
                 data[name] = value
@@ -199,25 +222,25 @@ def _runtime(value, partition: PartitionView) -> int:
     return seconds
 
 
-def _memory(value, partition: PartitionView) -> int | None:
-    text = _text("memory", value, max_length=16) if not isinstance(value, int) else str(value)
+def _memory(value, partition: PartitionView, field: str = "memory") -> int | None:
+    text = _text(field, value, max_length=16) if not isinstance(value, int) else str(value)
     if isinstance(value, bool):
-        raise OptionError("memory", "must be an amount such as 4G or 500M")
+        raise OptionError(field, "must be an amount such as 4G or 500M")
     if not text:
         return None
     match = _MEMORY.match(text)
     if not match:
         raise OptionError(
-            "memory", f"{text!r} is not an amount of memory; use a form such as 4G or 500M"
+            field, f"{text!r} is not an amount of memory; use a form such as 4G or 500M"
         )
     amount = int(match.group(1)) * _MEMORY_UNITS_MB[match.group(2).upper()]
     megabytes = int(amount)
     if megabytes < 1:
-        raise OptionError("memory", "must be at least 1M")
+        raise OptionError(field, "must be at least 1M")
     limit = partition.max_memory_mb
     if limit and megabytes > limit:
         raise OptionError(
-            "memory",
+            field,
             f"{text} is more than a node of partition {partition.name!r} has "
             f"(at most {limit // 1024}G, that is {limit}M)",
         )
@@ -274,6 +297,58 @@ def _sbatch_options(value, allowed: dict[str, str]) -> tuple[str, ...]:
     return tuple(result)
 
 
+def _output(value) -> None:
+    """jupyterhub-moss 10.x's ``output``: "true" asked for a log file. The job's
+    output is always kept here (the hub shows its end when a start fails)."""
+    if value in (None, "") or value is True or value is False:
+        return
+    text = _text("output", value).lower()
+    if text not in ("true", "false"):
+        raise OptionError("output", "must be true or false")
+
+
+def _environment(raw, partition: PartitionView, user_environments: bool):
+    """The environment chosen: one of the partition's (``environment_id``), or the
+    user's own path and modules when the admin allows them."""
+    path = raw.get("environment_path")
+    modules = raw.get("environment_modules")
+    path = None if path in (None, "") else _text("environment_path", path, max_length=1024)
+    modules = (
+        None if modules in (None, "") else _text("environment_modules", modules, max_length=512)
+    )
+    if path or modules:
+        field = "environment_path" if path else "environment_modules"
+        if not user_environments:
+            raise OptionError(field, "your own environments are not enabled on this hub")
+        if raw.get("environment_id") not in (None, ""):
+            raise OptionError(
+                "environment_id", "give either environment_id or your own environment, not both"
+            )
+        try:
+            path = check_user_path(path) if path else None
+        except ValueError as e:
+            raise OptionError("environment_path", str(e)) from None
+        try:
+            modules = check_user_modules(modules) if modules else None
+        except ValueError as e:
+            raise OptionError("environment_modules", str(e)) from None
+        return None, path, modules
+
+    environments = partition.environments
+    value = raw.get("environment_id")
+    if value in (None, ""):
+        return None, None, None  # the partition's first
+    text = _text("environment_id", value, max_length=64)
+    if text not in environments:
+        shown = text if re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", text) else "this value"
+        raise OptionError(
+            "environment_id",
+            f"{shown!r} is not an environment of partition {partition.name!r}; "
+            f"choose one of: {', '.join(environments)}",
+        )
+    return text, None, None
+
+
 def default_partition(partitions: dict[str, PartitionView]) -> PartitionView | None:
     """The partition used when none is chosen: the first available simple one."""
     for candidates in (
@@ -292,6 +367,7 @@ def validate_options(
     *,
     allowed_partitions: set[str] | None = None,
     sbatch_options: dict[str, str] | None = None,
+    user_environments: bool = False,
 ) -> UserOptions:
     """Check ``raw`` user options against the partitions and return them validated.
 
@@ -299,6 +375,7 @@ def validate_options(
     ``allowed_partitions`` restricts what this user may choose (default: all).
     ``sbatch_options`` maps the free-form sbatch options the admin allows to a
     regular expression their value must match; empty or None turns them off.
+    ``user_environments`` accepts ``environment_path`` and ``environment_modules``.
     Raises :class:`OptionError` on the first value that is refused.
     """
     if not isinstance(raw, dict):
@@ -359,7 +436,14 @@ def validate_options(
         runtime = _runtime(runtime, partition)
 
     memory = raw.get("memory")
-    memory_mb = None if memory in (None, "") else _memory(memory, partition)
+    memory_field = "memory"
+    mem = raw.get("mem")  # jupyterhub-moss 10.x's older name
+    if mem not in (None, ""):
+        if memory not in (None, "") and memory != mem:
+            raise OptionError("mem", "is the older name of memory; give only one of them")
+        memory, memory_field = mem, "mem"
+    memory_mb = None if memory in (None, "") else _memory(memory, partition, memory_field)
+    _output(raw.get("output"))
 
     reservation = raw.get("reservation")
     if reservation not in (None, ""):
@@ -369,13 +453,9 @@ def validate_options(
     else:
         reservation = None
 
-    environment_id = raw.get("environment_id")
-    if environment_id not in (None, ""):
-        _text("environment_id", environment_id, max_length=64)
-        raise OptionError(
-            "environment_id",
-            "this hub has one Python environment per partition; leave environment_id empty",
-        )
+    environment_id, environment_path, environment_modules = _environment(
+        raw, partition, user_environments
+    )
 
     default_url = raw.get("default_url")
     default_url = None if default_url in (None, "") else _url_path(default_url)
@@ -395,4 +475,7 @@ def validate_options(
         default_url=default_url,
         root_dir=root_dir,
         sbatch_options=extra,
+        environment_id=environment_id,
+        environment_path=environment_path,
+        environment_modules=environment_modules,
     )

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from .environments import ENVIRONMENT_ID, Environment, venv_environment
 from .slurm.sinfo import PartitionResources
 from .slurm.timefmt import UNLIMITED
 
@@ -39,7 +40,8 @@ class Partition(BaseModel):
     max_nprocs: int | None = Field(default=None, ge=1)
     max_runtime: int | None = Field(default=None, ge=60)
     simple: bool = True
-    venv: str
+    venv: str | None = None
+    jupyter_environments: dict[str, Environment] | None = None
 
     @field_validator("gpu")
     @classmethod
@@ -58,11 +60,31 @@ class Partition(BaseModel):
     @field_validator("venv")
     @classmethod
     def _venv_path(cls, value):
+        if value is None:
+            return value
         if not value.startswith("/"):
             raise ValueError("must be an absolute path to the bin/ folder of a Python environment")
         if any(ch in value for ch in "\n\r\x00"):
             raise ValueError("must not hold line breaks")
         return value
+
+    @field_validator("jupyter_environments")
+    @classmethod
+    def _environment_ids(cls, value):
+        if value is None:
+            return value
+        if not value:
+            raise ValueError("must hold at least one environment")
+        bad = [key for key in value if not ENVIRONMENT_ID.match(key)]
+        if bad:
+            raise ValueError(f"{bad[0]!r} is not an environment id (letters, digits and _.- only)")
+        return value
+
+    def environments(self) -> dict[str, Environment]:
+        """The environments users may pick, by id; the first is the default."""
+        if self.jupyter_environments is not None:
+            return dict(self.jupyter_environments)
+        return {"default": venv_environment(self.venv or "/")}
 
     def gres(self, ngpus: int) -> str | None:
         """The ``--gres`` value for ``ngpus`` GPUs, or None for none."""
@@ -98,13 +120,28 @@ def validate_partitions(raw) -> dict[str, Partition]:
         if not isinstance(settings, dict):
             problems.append(f"{_where(name, ())}: must be a dict, not {type(settings).__name__}")
             continue
+        has_venv = settings.get("venv") is not None
+        has_envs = settings.get("jupyter_environments") is not None
+        if has_venv and has_envs:
+            problems.append(
+                f"{_where(name, ())}: has both 'venv' and 'jupyter_environments'; give one "
+                "('venv' stands for a single environment)"
+            )
+            continue
+        if not has_venv and not has_envs:
+            problems.append(
+                f"{_where(name, ())}: needs 'venv' (the bin/ folder of a Python environment "
+                "on the compute nodes) or 'jupyter_environments'"
+            )
+            continue
         try:
             part = Partition.model_validate(settings)
         except ValidationError as e:
             for err in e.errors():
                 loc = err.get("loc", ())
                 if err["type"] == "extra_forbidden":
-                    msg = f"unknown field; known fields: {', '.join(Partition.model_fields)}"
+                    model = Environment if loc[:1] == ("jupyter_environments",) else Partition
+                    msg = f"unknown field; known fields: {', '.join(model.model_fields)}"
                 else:
                     msg = err["msg"].removeprefix("Value error, ")
                 problems.append(f"{_where(name, loc)}: {msg}")
@@ -143,7 +180,7 @@ class PartitionView:
     architecture: str
     simple: bool
     gpu: str | None
-    venv: str
+    environments: dict[str, Environment]
     max_nprocs: int
     max_ngpus: int
     max_runtime: int  # seconds
@@ -161,6 +198,10 @@ class PartitionView:
             "architecture": self.architecture,
             "simple": self.simple,
             "has_gpu": self.gpu is not None and self.max_ngpus > 0,
+            "environments": [
+                {"id": key, "description": env.description}
+                for key, env in self.environments.items()
+            ],
             "max_nprocs": self.max_nprocs,
             "max_ngpus": self.max_ngpus,
             "max_runtime": self.max_runtime,
@@ -217,7 +258,7 @@ def merge_partitions(
             architecture=part.architecture,
             simple=part.simple,
             gpu=part.gpu,
-            venv=part.venv,
+            environments=part.environments(),
             max_nprocs=max_nprocs,
             max_ngpus=max_ngpus,
             max_runtime=max_runtime,

@@ -24,13 +24,14 @@ from traitlets import (
     TraitError,
     Unicode,
     default,
-    observe,
     validate,
 )
 
 from .choices import UserChoices
+from .environments import job_environment_for
 from .errors import user_error
 from .form import render_options_form
+from .migration import PeerSettings
 from .options import (
     UserOptions,
 )
@@ -40,7 +41,6 @@ from .slurm.script import (
     UnsafeValue,
     build_job_request,
     default_template,
-    job_command,
     job_environment,
     render_batch_script,
 )
@@ -53,7 +53,7 @@ __all__ = ["MOSlurmSpawner"]
 _JOB_ID = re.compile(r"^[0-9]+\Z")
 
 
-class MOSlurmSpawner(UserChoices, SlurmSettings, Spawner):
+class MOSlurmSpawner(UserChoices, SlurmSettings, PeerSettings, Spawner):
     """Start each user's Jupyter server as a Slurm batch job.
 
     Configure the partitions users may choose from with
@@ -146,17 +146,6 @@ class MOSlurmSpawner(UserChoices, SlurmSettings, Spawner):
         "",
         help="Shell lines the job runs after the server has stopped.",
     ).tag(config=True)
-
-    req_prologue = Unicode(help="batchspawner's name for ``prologue``.").tag(config=True)
-    req_epilogue = Unicode(help="batchspawner's name for ``epilogue``.").tag(config=True)
-
-    @observe("req_prologue", "req_epilogue")
-    def _batchspawner_names(self, change):
-        new_name = change.name.removeprefix("req_")
-        self.log.warning(
-            "MOSlurmSpawner.%s is batchspawner's name; use MOSlurmSpawner.%s", change.name, new_name
-        )
-        setattr(self, new_name, change.new)
 
     batch_script = Unicode(
         help="""
@@ -322,19 +311,23 @@ class MOSlurmSpawner(UserChoices, SlurmSettings, Spawner):
             job_workdir=self.job_workdir,
             comment=f"{SUBMIT_COMMENT}{token}" if token else None,
         )
+        environment = job_environment_for(
+            options.environment(partition), singularity_cmd=self.singularity_cmd, gpus=options.ngpus
+        )
         try:
             return render_batch_script(
                 request,
                 env=job_environment(self.get_env(), options),
-                venv=partition.venv,
-                cmd=job_command(self.cmd, partition.venv, self.get_args()),
+                venv=environment.path,
+                environment=environment,
+                cmd=environment.command(self.cmd, self.get_args()),
                 service_path=self.server.base_url if self.server else "/",
                 ip=self.ip,
                 port=self.port or 0,
                 port_range=self.server_port_range,
                 prologue=self.prologue,
                 epilogue=self.epilogue,
-                extra_directives=self.sbatch_directives,
+                extra_directives=[*self.sbatch_directives, *self.peer_directives()],
                 template=self.batch_script,
             )
         except UnsafeValue as e:

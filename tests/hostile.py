@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -77,6 +78,24 @@ VALID_LOOKING = {
     "default_url": st.sampled_from(["", "/lab", "/tree", "/lab/tree/x.ipynb", "https://x", "lab"]),
     "root_dir": st.sampled_from(["", "~/", "/tmp", "~/project one", "relative", "~root"]),
     "environment_id": st.sampled_from(["", "default", "py312"]),
+    "environment_path": st.sampled_from(
+        [
+            "",
+            "/opt/envs/ml/bin",
+            "/images/lab.sif",
+            "relative/bin",
+            "/a b/bin",
+            "/x/../etc",
+            "/x//bin",
+            "/$(touch pwned)/bin",
+            "~/env/bin",
+        ]
+    ),  # fmt: skip
+    "environment_modules": st.sampled_from(
+        ["", "python/3.12", "python/3.12 cuda/12", "a;b", "x`y`", "../up", "-f", "$(id)"]
+    ),
+    "mem": st.sampled_from(["", "4G", "500M", "4 G", "lots"]),
+    "output": st.sampled_from(["", "true", "false", "/etc/passwd", "yes"]),
     "options": st.sampled_from(["", "--constraint=ib", "--qos=high", "--uid=0", "--qos=ignored"]),
 }
 
@@ -215,6 +234,9 @@ def valid_option_sets(draw, json_values: bool = True, gpus: bool | None = None):
         "default_url": None,
         "root_dir": None,
         "sbatch_options": (),
+        "environment_id": None,
+        "environment_path": None,
+        "environment_modules": None,
     }
 
     def number(value: int):
@@ -284,8 +306,30 @@ def valid_option_sets(draw, json_values: bool = True, gpus: bool | None = None):
             words.append(f"{name}={value}")
         expected["sbatch_options"] = tuple(words)
         sent["options"] = " ".join(words)
-    if draw(st.integers(0, 5)) == 0:
+    choice = draw(st.integers(0, 7))
+    if choice == 0:
         sent["environment_id"] = ""
+    elif choice == 1:
+        sent["environment_id"] = expected["environment_id"] = "default"
+    elif choice == 2:
+        # The user's own environment (the tests' hubs allow it): a folder or an image.
+        path = draw(
+            st.one_of(
+                st.from_regex(r"/[A-Za-z0-9_.+@-]{1,12}(/[A-Za-z0-9_+@-]{1,12}){0,3}/bin",
+                              fullmatch=True),
+                st.from_regex(r"/[A-Za-z0-9_+@-]{1,12}/[A-Za-z0-9_+@-]{1,12}\.sif", fullmatch=True),
+            )
+        )  # fmt: skip
+        if "/../" not in path + "/" and "//" not in path:
+            sent["environment_path"] = expected["environment_path"] = path
+    elif choice == 3:
+        names = draw(
+            st.lists(st.from_regex(r"[a-z][a-z0-9_]{0,8}(/[0-9][0-9.]{0,6})?", fullmatch=True),
+                     min_size=1, max_size=3)
+        )  # fmt: skip
+        names = [n for n in names if ".." not in n] or ["python"]
+        sent["environment_modules"] = " ".join(names)
+        expected["environment_modules"] = " ".join(names)
     return sent, expected
 
 
@@ -388,7 +432,7 @@ def check_script(script: str, sent: dict, baseline: str) -> None:
     values = dict(line[len("#SBATCH ") :].split("=", 1) for line in directives if "=" in line)
     partition = _given(sent, "partition") or "cpu"
     ngpus = int(_given(sent, "ngpus") or 0)
-    memory = _given(sent, "memory")
+    memory = _given(sent, "memory") or _given(sent, "mem")
     reservation = _given(sent, "reservation")
     if ngpus > 0:
         expected.append("--gres")
@@ -445,4 +489,33 @@ def check_script(script: str, sent: dict, baseline: str) -> None:
             if not line.startswith("#SBATCH ") and not line.startswith("export ")
         ]
 
-    assert skeleton(script) == skeleton(baseline)
+    assert skeleton(script) == skeleton(_with_environment(baseline, sent, lines))
+
+
+def _with_environment(baseline: str, sent: dict, lines: list[str]) -> str:
+    """The baseline as it must read for the user's own environment, if ``sent`` gives
+    one: its folder or image, its modules, and its folder first on the PATH."""
+    path = _given(sent, "environment_path") or ""
+    modules = (_given(sent, "environment_modules") or "").split()
+    if not (path or modules):
+        return baseline
+    image = path if path.endswith(".sif") else ""
+    folder = "" if image else path
+    quote = shlex.quote
+    if folder:
+        assert f'export PATH={quote(folder.rstrip("/"))}:"$PATH"' in lines, lines
+    out = []
+    for line in baseline.split("\n"):
+        if line.startswith("moss_venv="):
+            line = f"moss_venv={quote(folder.rstrip('/'))}"
+        elif line.startswith("moss_modules="):
+            line = f"moss_modules=({' '.join(quote(m) for m in modules)})"
+        elif line.startswith("moss_cmd=("):
+            words = shlex.split(line[len("moss_cmd=(") : -1])
+            command = os.path.basename(words[0])
+            if folder:
+                command = f"{folder.rstrip('/')}/{command}"
+            runner = ["singularity", "exec", image] if image else []
+            line = f"moss_cmd=({' '.join(quote(w) for w in runner + [command] + words[1:])})"
+        out.append(line)
+    return "\n".join(out)

@@ -478,3 +478,46 @@ def test_failed_start_shows_the_job_output(browser, hub_factory):
     body = page.inner_text("body")
     assert "/usr/local/no-such-env/bin/jupyterhub-singleuser is not there" in body
     assert active_jobs("moss09") == []
+
+
+TWO_ENVIRONMENTS = """
+venv = c.MOSlurmSpawner.partitions["cpu"].pop("venv")
+c.MOSlurmSpawner.partitions["cpu"]["jupyter_environments"] = {
+    "lab": {"description": "JupyterLab, Python 3", "path": venv},
+    "lab2": {"description": "Second environment", "path": venv, "prologue": "true"},
+}
+"""
+
+
+def test_environments_are_offered_where_a_partition_has_several(browser, hub_factory):
+    hub = hub_factory(TWO_ENVIRONMENTS)
+    user = "moss14"
+    page = open_spawn_page(browser, hub, user)
+    simple = page.locator("#moss-simple-environment")
+    assert page.locator("#moss-simple-environment-row").is_visible()
+    assert simple.locator("option").all_inner_texts() == [
+        "JupyterLab, Python 3",
+        "Second environment",
+    ]
+    page.check("#moss-panel-simple input[value=gpu]")  # one environment: nothing to choose
+    assert page.locator("#moss-simple-environment-row").is_hidden()
+    assert simple.is_disabled()
+
+    page.click("#moss-tab-advanced")
+    assert page.locator("#moss-adv-environment-row").is_hidden()
+    page.select_option("#moss-adv-partition", "cpu")
+    assert page.locator("#moss-adv-environment-row").is_visible()
+    page.select_option("#moss-adv-environment", "lab2")
+    page.click("#spawn_form button[type=submit]")
+    hub.wait_ready(user)
+    stored = hub.api("GET", f"/users/{user}").json()["servers"][""]["user_options"]
+    assert stored["environment_id"] == "lab2"
+    hub.api("DELETE", f"/users/{user}/server")
+    hub.wait_stopped(user)
+
+    # Chosen again next time, on the Simple tab too.
+    page = open_spawn_page(browser, hub, user)
+    assert page.input_value("#moss-simple-environment") == "lab2"
+    page.click("#moss-tab-advanced")
+    assert page.input_value("#moss-adv-environment") == "lab2"
+    assert page.moss_errors == []

@@ -44,8 +44,31 @@ def test_set_config_makes_moss_the_spawner():
             "for p in c.MOSlurmSpawner.partitions.values(): p['simple'] = False",
             "no partition has 'simple': True",
         ),
+        (
+            'c.MOSlurmSpawner.partitions["cpu"]["jupyter_environments"] = '
+            '{"d": {"description": "D", "path": "/x"}}',
+            "c.MOSlurmSpawner.partitions['cpu']: has both 'venv' and 'jupyter_environments'",
+        ),
+        (
+            'c.MOSlurmSpawner.req_runtime = "2:00:00"',
+            "c.MOSlurmSpawner.req_runtime is batchspawner's and has no meaning in "
+            "jupyterhub_moss; use the partition's 'max_runtime'",
+        ),
+        (
+            'c.SlurmSpawner.batch_submit_cmd = "sudo -E -u {username} sbatch"',
+            "c.SlurmSpawner.batch_submit_cmd is batchspawner's and has no meaning in "
+            "jupyterhub_moss; use c.MOSlurmSpawner.exec_prefix and slurm_bin_dir",
+        ),
     ],
-    ids=["type", "gpu-template", "unknown-field", "no-simple"],
+    ids=[
+        "type",
+        "gpu-template",
+        "unknown-field",
+        "no-simple",
+        "venv-and-environments",
+        "batchspawner-runtime",
+        "batchspawner-section",
+    ],
 )
 def test_bad_partitions_stop_the_hub_at_start_up(tmp_path, config, expected):
     hub = Hub(tmp_path, config)

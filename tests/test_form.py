@@ -27,6 +27,7 @@ class FormSpawner:
         self.config = SimpleNamespace()
         self.default_url = ""
         self.allowed_sbatch_options = {}
+        self.allow_user_environments = False
         self.sinfo_cache_ttl = 30
 
     def partitions_fingerprint(self):

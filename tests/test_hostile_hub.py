@@ -50,6 +50,7 @@ def recording_hub(tmp_path_factory):
         f"""
         c.MOSlurmSpawner.exec_prefix = [{str(prefix)!r}, "{{username}}"]
         c.MOSlurmSpawner.allowed_sbatch_options = {ALLOWED!r}
+        c.MOSlurmSpawner.allow_user_environments = True
         """,
     ).start()
     hub.recorded = folder

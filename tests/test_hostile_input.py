@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from test_partitions import SEED, SINFO
 
+from jupyterhub_moss.environments import job_environment_for
 from jupyterhub_moss.options import (
     OptionError,
     flatten_form,
@@ -36,7 +37,7 @@ ENV = {"JUPYTERHUB_API_TOKEN": "t", "JUPYTERHUB_USER": "moss01"}
 
 
 def script_for(raw, template=None):
-    options = validate_options(raw, VIEWS, sbatch_options=ALLOWED)
+    options = validate_options(raw, VIEWS, sbatch_options=ALLOWED, user_environments=True)
     job = build_job_request(
         options,
         VIEWS[options.partition].gpu,
@@ -52,11 +53,17 @@ def script_for(raw, template=None):
         env["JUPYTERHUB_DEFAULT_URL"] = options.default_url
     if options.root_dir:
         env["JUPYTERHUB_ROOT_DIR"] = options.root_dir
+    environment = job_environment_for(
+        options.environment(VIEWS[options.partition]),
+        singularity_cmd=["singularity", "exec"],
+        gpus=options.ngpus,
+    )
     return render_batch_script(
         job,
         env=env,
-        venv=VIEWS[options.partition].venv,
-        cmd=["/x/bin/jupyterhub-singleuser", "--ServerApp.port_retries=0"],
+        venv=environment.path,
+        environment=environment,
+        cmd=environment.command(None, []),
         service_path="/user/moss01/",
         template=template,
     )
@@ -120,7 +127,7 @@ def test_the_strategies_know_the_partitions():
 
 def check_accepted(raw, sent, expected):
     """``raw`` (``sent`` as the validation gets it) must be accepted, giving ``expected``."""
-    options = validate_options(raw, VIEWS, sbatch_options=ALLOWED)
+    options = validate_options(raw, VIEWS, sbatch_options=ALLOWED, user_environments=True)
     assert dataclasses.asdict(options) == expected, sent
     check_script(script_for(raw), sent, BASELINES[options.partition])
     if options.ngpus:

@@ -92,8 +92,14 @@ def test_runtime_uses_slurm_rules(runtime, seconds):
         ({"default_url": "/lab/../../etc"}, "default_url", ["path"]),
         ({"root_dir": "relative/path"}, "root_dir", ["absolute"]),
         ({"root_dir": "/tmp/\x00x"}, "root_dir", ["control"]),
-        ({"environment_id": "py39"}, "environment_id", ["empty"]),
-        ({"output": "/etc/passwd"}, "output", ["not a known option"]),
+        (
+            {"environment_id": "py39"},
+            "environment_id",
+            ["not an environment of partition", "default"],
+        ),
+        ({"environment_path": "/opt/x/bin"}, "environment_path", ["not enabled"]),
+        ({"mem": "2G", "memory": "4G"}, "mem", ["older name of memory"]),
+        ({"output": "/etc/passwd"}, "output", ["true or false"]),
         ({"exec_prefix": "id;"}, "exec_prefix", ["not a known option"]),
     ],
 )

@@ -83,7 +83,7 @@ def with_change(name, **changes):
         (with_change("cpu", max_ngpus=2), ["['cpu']['max_ngpus']", "'gpu' is None"]),
         (with_change("gpu", max_ngpus=0), ["['gpu']['gpu']", "max_ngpus is 0"]),
         (with_change("cpu", venv="relative/bin"), ["['cpu']['venv']", "absolute"]),
-        (with_change("cpu", venv=KeyError), ["['cpu']['venv']", "required"]),
+        (with_change("cpu", venv=KeyError), ["['cpu']: needs 'venv'", "jupyter_environments"]),
         (
             {n: {**p, "simple": False} for n, p in SEED.items()},
             ["no partition has 'simple': True"],

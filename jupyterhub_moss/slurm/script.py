@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import shlex
 from dataclasses import asdict, dataclass
@@ -10,6 +9,8 @@ from functools import lru_cache
 from importlib.resources import files
 
 import jinja2
+
+from ..environments import JobEnvironment
 
 __all__ = [
     "JobRequest",
@@ -104,13 +105,12 @@ def job_environment(spawner_env: dict[str, str], options) -> dict[str, str]:
 
 def job_command(cmd, venv: str, args) -> list[str]:
     """The server's command line: ``cmd`` (default ``jupyterhub-singleuser``) from the
-    partition's ``venv`` unless it names a path, then JupyterHub's arguments."""
-    cmd = list(cmd or ["jupyterhub-singleuser"])
-    if "/" not in cmd[0]:
-        # JupyterHub >= 5.2 passes no PATH: start the partition's own server.
-        cmd[0] = os.path.join(venv.rstrip("/"), cmd[0])
-    # Fail, rather than move to another port than the one reported to the hub.
-    return cmd + ["--ServerApp.port_retries=0"] + list(args)
+    folder ``venv`` unless it names a path, then JupyterHub's arguments."""
+    return _plain_environment(venv).command(cmd, args)
+
+
+def _plain_environment(venv: str) -> JobEnvironment:
+    return JobEnvironment(path=venv, modules=(), prologue="", add_to_path=False, container=())
 
 
 def _sbatch_safe(value, spaces: bool = False) -> str:
@@ -178,17 +178,23 @@ def render_batch_script(
     epilogue: str = "",
     extra_directives: list[str] | tuple[str, ...] = (),
     template: str | None = None,
+    environment: JobEnvironment | None = None,
 ) -> str:
     """The batch script for one Jupyter server.
 
-    ``template`` is Jinja2 source (default: :func:`default_template`). Raises
+    ``environment`` is the Jupyter environment to start the server from (modules,
+    its prologue, a container); without it, the server comes from the folder
+    ``venv``. ``template`` is Jinja2 source (default: :func:`default_template`). Raises
     :class:`UnsafeValue` when a value cannot be rendered safely.
     """
     compiled = _compile(template if template is not None else default_template())
+    if environment is None:
+        environment = _plain_environment(venv)
     script = compiled.render(
         job=asdict(job),
         env=env,
-        venv=venv.rstrip("/") or "/",
+        venv=environment.path.rstrip("/") or ("/" if environment.path else ""),
+        environment=asdict(environment),
         cmd=list(cmd),
         service_path=service_path,
         ip=ip,

@@ -80,6 +80,38 @@
     }));
   }
 
+  // ---- environments ------------------------------------------------------------
+
+  function ownEnvironment() {
+    // The user's own environment (Advanced tab, when the admin allows it).
+    return ["moss-adv-environment-path", "moss-adv-environment-modules"].some((id) => {
+      const input = $(id);
+      return input && input.value.trim() !== "";
+    });
+  }
+
+  // Fill the environment list of a tab ("simple" or "adv") for a partition: shown
+  // only when the partition has more than one.
+  function renderEnvironments(prefix, part, selected) {
+    const select = $(`moss-${prefix}-environment`);
+    const envs = (part && part.environments) || [];
+    select.replaceChildren();
+    for (const env of envs) {
+      const option = document.createElement("option");
+      option.value = env.id;
+      option.textContent = env.description || env.id;
+      select.append(option);
+    }
+    if (envs.some((env) => env.id === selected)) select.value = selected;
+    $(`moss-${prefix}-environment-row`).hidden = envs.length <= 1;
+  }
+
+  function environmentUsable(select) {
+    const prefix = select.id === "moss-simple-environment" ? "simple" : "adv";
+    const row = $(`moss-${prefix}-environment-row`);
+    return !row.hidden && !(prefix === "adv" && ownEnvironment());
+  }
+
   // ---- Simple tab ------------------------------------------------------------
 
   function renderChoices(containerId, name, choices, selected) {
@@ -113,6 +145,7 @@
     const simple = state.simple;
     const part = partitions.get(simple.partition);
     if (!part) return;
+    renderEnvironments("simple", part, simple.environment_id);
     renderChoices("moss-simple-nprocs", "nprocs", cpuChoices(part.max_nprocs), simple.nprocs);
     const gpuRow = $("moss-simple-gpu-row");
     if (part.has_gpu) {
@@ -134,6 +167,7 @@
     simple.nprocs = Number(checkedValue("nprocs", panel) || 1);
     simple.ngpus = Number(checkedValue("ngpus", panel) || 0);
     simple.runtime = checkedValue("runtime", panel) || simple.runtime;
+    simple.environment_id = $("moss-simple-environment").value || simple.environment_id;
   }
 
   // ---- Advanced tab ------------------------------------------------------------
@@ -149,6 +183,8 @@
     const part = partitions.get($("moss-adv-partition").value);
     if (!part) return;
     adv.partition = part.name;
+    renderEnvironments("adv", part, adv.environment_id);
+    setPanelEnabled();
     $("moss-adv-partition-help").textContent =
       [part.description, part.architecture].filter(Boolean).join(" · ");
 
@@ -249,6 +285,9 @@
           // already, it stays submitted and the hub says why it is refused.
           const part = partitions.get(input.value);
           disabled = disabled || ((!part || !part.available) && !input.checked);
+        } else if (input.name === "environment_id") {
+          // Not sent when there is nothing to choose, or the user gives their own.
+          disabled = disabled || !environmentUsable(input);
         }
         input.disabled = disabled;
       });
@@ -261,6 +300,7 @@
     adv.partition = simple.partition;
     adv.nprocs = simple.nprocs;
     adv.ngpus = simple.ngpus;
+    adv.environment_id = simple.environment_id;
     const seconds = parseClock(simple.runtime) || 3600;
     adv.hours = Math.floor(seconds / 3600);
     adv.minutes = Math.floor((seconds % 3600) / 60);
@@ -278,6 +318,7 @@
     state.simple.partition = part.name;
     state.simple.nprocs = adv.nprocs;
     state.simple.ngpus = adv.ngpus;
+    state.simple.environment_id = adv.environment_id;
     state.simple.runtime = `${adv.hours}:${pad(adv.minutes)}:00`;
     const radio = $("moss-panel-simple").querySelector(
       `input[name="partition"][value="${CSS.escape(part.name)}"]`);
@@ -397,6 +438,13 @@
       readSimple();
     }
   });
+
+  $("moss-adv-environment").addEventListener("change", (event) => {
+    state.advanced.environment_id = event.target.value;
+  });
+  for (const id of ["moss-adv-environment-path", "moss-adv-environment-modules"]) {
+    if ($(id)) $(id).addEventListener("input", setPanelEnabled);
+  }
 
   $("moss-adv-partition").addEventListener("change", () => {
     updateAdvancedLimits();

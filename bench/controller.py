@@ -282,7 +282,7 @@ def slurm_version() -> str:
 def report(results: dict, queues) -> str:
     ours, theirs = results[OURS], results[THEIRS]
     lines = [
-        f"Run of {results['date']} on {results['machine']}, {results['slurm']}.",
+        f"Run of {results['date']} on {results['machine']}.",
         "",
         "| cell | ours: ms/min | 10.1.0: ms/min | ratio | ours: RPCs/min | 10.1.0: RPCs/min "
         "| ours: commands/min | 10.1.0: commands/min |",
@@ -363,7 +363,7 @@ def main():
     with tempfile.TemporaryDirectory(prefix="moss-bench-ctld-") as tmp:
         workdir = Path(tmp)
         workdir.chmod(0o755)
-        series = ".".join(map(str, minor))
+        series = f"{minor[0]}.{minor[1]:02d}"  # as Slurm names its releases: 22.05, 24.11
         saved = Path(__file__).parent / f"controller-{series}.json"
 
         def save():  # kept as it comes: a later step that fails loses nothing measured
@@ -393,7 +393,10 @@ def main():
             "sdiag's `total_time` over every RPC type the hub causes, per minute, with the "
             "RPC count and the Slurm commands the hub started; the queue holds that many "
             "held jobs of another user. Both implementations run in the same run, one after "
-            "the other, with JupyterHub 6.1.1.\n\n" + text,
+            "the other, with JupyterHub 6.1.1. With servers running, both ask every 30 s: "
+            "this project's `slurm_poll_interval`, JupyterHub's `poll_interval` for 10.1.0; "
+            "on Slurm >= 23.02 this project asks for states only (REQUEST_JOB_STATE), one "
+            "call for all jobs.\n\n" + text,
         )
 
 

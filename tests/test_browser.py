@@ -515,9 +515,11 @@ def test_environments_are_offered_where_a_partition_has_several(browser, hub_fac
     hub.api("DELETE", f"/users/{user}/server")
     hub.wait_stopped(user)
 
-    # Chosen again next time, on the Simple tab too.
+    # Chosen again next time (the Advanced tab opens: the interface was chosen there),
+    # and kept on the way to the Simple tab.
     page = open_spawn_page(browser, hub, user)
-    assert page.input_value("#moss-simple-environment") == "lab2"
-    page.click("#moss-tab-advanced")
+    assert page.get_attribute("#moss-tab-advanced", "aria-selected") == "true"
     assert page.input_value("#moss-adv-environment") == "lab2"
+    page.click("#moss-tab-simple")
+    assert page.input_value("#moss-simple-environment") == "lab2"
     assert page.moss_errors == []

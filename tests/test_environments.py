@@ -94,6 +94,15 @@ def _with_environments(environments: dict) -> dict:
     return partitions
 
 
+def _stored_options(hub, user) -> dict:
+    """The options JupyterHub keeps for the user's server. JupyterHub 5 keeps a REST
+    body as it came: {"user_options": {...}} stays wrapped (the spawner unwraps it)."""
+    stored = hub.api("GET", f"/users/{user}").json()["servers"][""]["user_options"]
+    if set(stored) == {"user_options"}:
+        stored = stored["user_options"]
+    return stored
+
+
 def _prefix_and_prologue(hub, user) -> tuple[str, str]:
     out = run_in_kernel(hub, user, PRINT_ENV).split()
     return out[0], out[1]
@@ -123,7 +132,7 @@ def test_each_environment_gives_a_server_with_its_own_python(hub_factory, second
     assert _prefix_and_prologue(hub, "moss01") == (str(HUB_VENV), "-")
     assert _prefix_and_prologue(hub, "moss02") == (str(venv), "second-ran")
     assert _prefix_and_prologue(hub, "moss03") == (str(HUB_VENV), "-")
-    stored = hub.api("GET", "/users/moss02").json()["servers"][""]["user_options"]
+    stored = _stored_options(hub, "moss02")
     assert stored["environment_id"] == "second"
 
 
@@ -208,7 +217,7 @@ def test_a_users_own_environment_is_refused_unless_the_admin_allows_it(hub_facto
     allowed.wait_ready("moss07")
     assert _prefix_and_prologue(allowed, "moss07")[0] == str(venv)
     # Remembered by the hub, not only by the browser.
-    stored = allowed.api("GET", "/users/moss07").json()["servers"][""]["user_options"]
+    stored = _stored_options(allowed, "moss07")
     assert stored["environment_path"] == str(venv / "bin")
 
 

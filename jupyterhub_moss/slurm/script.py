@@ -16,7 +16,6 @@ __all__ = [
     "JobRequest",
     "build_job_request",
     "default_template",
-    "job_command",
     "job_environment",
     "render_batch_script",
 ]
@@ -101,12 +100,6 @@ def job_environment(spawner_env: dict[str, str], options) -> dict[str, str]:
     if options.root_dir:
         env["JUPYTERHUB_ROOT_DIR"] = options.root_dir
     return env
-
-
-def job_command(cmd, venv: str, args) -> list[str]:
-    """The server's command line: ``cmd`` (default ``jupyterhub-singleuser``) from the
-    folder ``venv`` unless it names a path, then JupyterHub's arguments."""
-    return _plain_environment(venv).command(cmd, args)
 
 
 def _plain_environment(venv: str) -> JobEnvironment:

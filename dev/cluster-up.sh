@@ -11,12 +11,26 @@
 #   node1, node2   28 CPUs,  64 GB
 #   node3         128 CPUs, 256 GB, 2 fake GPUs of type V100-SXM2-32GB
 #   node4          64 CPUs, 128 GB
+#   node5          32 CPUs,  64 GB, 2 fake GPUs of type A100-SXM4-40GB and 3 MIG
+#                  slices of type a100_1g.5gb (a second and third GPU type)
 # Partitions:
 #   cpu    node[1-2]      MaxTime 12:00:00  (default)
 #   gpu    node3          MaxTime 01:00:00
 #   long   node[1-2,4]    MaxTime 2-00:00:00 (two kinds of nodes)
 #   debug  node4          MaxTime 00:30:00
+#   gpumix node[3,5]      MaxTime 02:00:00  (three GPU types)
 # Users: moss-demo, and moss01 .. moss16 for the tests and benchmarks.
+#
+# Accounting (MOSS_ACCOUNTING=1, the default): MariaDB and slurmdbd, run as the
+# slurm user as plain daemons (MariaDB with its own data folder, its socket only,
+# no password), and AccountingStorageEnforce=associations,limits,qos. What it holds:
+#   accounts   moss (every dev user; their default), proj1 (moss-demo, moss01,
+#              moss02), proj2 (moss01), physics (moss03, on partition debug only)
+#   QOS        normal; short (MaxWall 00:30:00, DenyOnLimit: refused at submission);
+#              capped (MaxWall 00:20:00, no DenyOnLimit: such a job pends for ever)
+#   proj1 may use QOS normal, short and capped (default normal); the others normal.
+# MOSS_ACCOUNTING=0 leaves accounting out (accounting_storage/none): the cluster
+# without slurmdbd that the Slurm 24.11 run tests against.
 #
 # /etc/moss-dev/cluster.env, when it exists, may set the cluster's name and ports
 # (MOSS_CLUSTER_NAME, MOSS_SLURMCTLD_PORT, MOSS_SLURMD_PORT, MOSS_NODE_PORT_BASE):
@@ -33,10 +47,14 @@ SLURMCTLD_PORT=${MOSS_SLURMCTLD_PORT:-16817}
 SLURMD_PORT=${MOSS_SLURMD_PORT:-16818}
 # node N's slurmd listens on NODE_PORT_BASE + N
 NODE_PORT_BASE=${MOSS_NODE_PORT_BASE:-17000}
+SLURMDBD_PORT=${MOSS_SLURMDBD_PORT:-16819}
+MOSS_ACCOUNTING=${MOSS_ACCOUNTING:-1}
 CONF_DIR=/etc/slurm
 STATE_DIR=/var/lib/moss-dev/slurm
 LOG_DIR=/var/log/moss-dev
-NODES="node1 node2 node3 node4"
+NODES="node1 node2 node3 node4 node5"
+DB_DIR=/var/lib/moss-dev/mariadb
+DB_SOCKET=$DB_DIR/mariadb.sock
 
 log() { printf '[cluster-up] %s\n' "$*" >&2; }
 
@@ -47,9 +65,17 @@ fi
 
 install_packages() {
     local missing=()
+    local packages=(slurmctld slurmd slurm-client munge sudo)
     for cmd in slurmctld slurmd sinfo munged sudo; do
         command -v "$cmd" >/dev/null 2>&1 || missing+=("$cmd")
     done
+    if [ "$MOSS_ACCOUNTING" = 1 ]; then
+        # The server's core is enough for a database of one's own (no init scripts).
+        packages+=(mariadb-server-core mariadb-client-core slurmdbd)
+        for cmd in mariadbd mariadb-install-db slurmdbd; do
+            [ -x "/usr/sbin/$cmd" ] || [ -x "/usr/bin/$cmd" ] || missing+=("$cmd")
+        done
+    fi
     [ ${#missing[@]} -eq 0 ] && return 0
     log "installing Slurm and munge (missing: ${missing[*]})"
     # Keep the packages' install scripts from starting daemons through init scripts.
@@ -58,7 +84,7 @@ install_packages() {
     trap 'rm -f /usr/sbin/policy-rc.d' EXIT
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-        slurmctld slurmd slurm-client munge sudo >/dev/null
+        "${packages[@]}" >/dev/null
     rm -f /usr/sbin/policy-rc.d
     trap - EXIT
 }
@@ -78,10 +104,19 @@ write_config() {
     chown -R slurm:slurm "$STATE_DIR/ctld"
     chown slurm:slurm "$LOG_DIR"
     # Fake GPU devices: Slurm only needs character devices to point at.
-    for i in 0 1; do
+    for i in 0 1 2 3 4 5 6; do
         [ -c "$STATE_DIR/gpu/fake$i" ] || { rm -f "$STATE_DIR/gpu/fake$i"; mknod "$STATE_DIR/gpu/fake$i" c 1 3; }
     done
-    grep -q '\bnode1\b' /etc/hosts || echo "127.0.0.1 node1 node2 node3 node4" >>/etc/hosts
+    for n in $NODES; do
+        grep -q "\\b$n\\b" /etc/hosts || echo "127.0.0.1 $n" >>/etc/hosts
+    done
+    local accounting="AccountingStorageType=accounting_storage/none"
+    if [ "$MOSS_ACCOUNTING" = 1 ]; then
+        accounting="AccountingStorageType=accounting_storage/slurmdbd
+AccountingStorageHost=localhost
+AccountingStoragePort=$SLURMDBD_PORT
+AccountingStorageEnforce=associations,limits,qos"
+    fi
 
     local new p=$NODE_PORT_BASE
     new=$(mktemp)
@@ -107,7 +142,7 @@ DefMemPerCPU=500
 SlurmdParameters=config_overrides
 SchedulerParameters=batch_sched_delay=0,bf_interval=2
 SchedulerType=sched/backfill
-AccountingStorageType=accounting_storage/none
+$accounting
 MailProg=/bin/true
 EnforcePartLimits=ALL
 ReturnToService=2
@@ -118,10 +153,12 @@ MpiDefault=none
 NodeName=node[1-2] NodeHostname=$host NodeAddr=127.0.0.1 Port=[$((p + 1))-$((p + 2))] CPUs=28 RealMemory=64000 State=UNKNOWN
 NodeName=node3 NodeHostname=$host NodeAddr=127.0.0.1 Port=$((p + 3)) CPUs=128 RealMemory=256000 Gres=gpu:V100-SXM2-32GB:2 State=UNKNOWN
 NodeName=node4 NodeHostname=$host NodeAddr=127.0.0.1 Port=$((p + 4)) CPUs=64 RealMemory=128000 State=UNKNOWN
+NodeName=node5 NodeHostname=$host NodeAddr=127.0.0.1 Port=$((p + 5)) CPUs=32 RealMemory=64000 Gres=gpu:A100-SXM4-40GB:2,gpu:a100_1g.5gb:3 State=UNKNOWN
 PartitionName=cpu Nodes=node[1-2] MaxTime=12:00:00 Default=YES State=UP
 PartitionName=gpu Nodes=node3 MaxTime=01:00:00 State=UP
 PartitionName=long Nodes=node[1-2],node4 MaxTime=2-00:00:00 State=UP
 PartitionName=debug Nodes=node4 MaxTime=00:30:00 State=UP
+PartitionName=gpumix Nodes=node[3,5] MaxTime=02:00:00 State=UP
 CONF
     if ! cmp -s "$new" "$CONF_DIR/slurm.conf"; then
         install -m 0644 "$new" "$CONF_DIR/slurm.conf"
@@ -132,6 +169,11 @@ CONF
 AutoDetect=off
 NodeName=node3 Name=gpu Type=V100-SXM2-32GB File=$STATE_DIR/gpu/fake0
 NodeName=node3 Name=gpu Type=V100-SXM2-32GB File=$STATE_DIR/gpu/fake1
+NodeName=node5 Name=gpu Type=A100-SXM4-40GB File=$STATE_DIR/gpu/fake2
+NodeName=node5 Name=gpu Type=A100-SXM4-40GB File=$STATE_DIR/gpu/fake3
+NodeName=node5 Name=gpu Type=a100_1g.5gb File=$STATE_DIR/gpu/fake4
+NodeName=node5 Name=gpu Type=a100_1g.5gb File=$STATE_DIR/gpu/fake5
+NodeName=node5 Name=gpu Type=a100_1g.5gb File=$STATE_DIR/gpu/fake6
 CONF
     if ! cmp -s "$new" "$CONF_DIR/gres.conf"; then
         install -m 0644 "$new" "$CONF_DIR/gres.conf"
@@ -176,6 +218,114 @@ start_munge() {
     done
     echo "munged did not start" >&2
     exit 1
+}
+
+# MariaDB for slurmdbd: its own data folder, its socket only (no TCP), no password
+# (the slurm user is let in by the unix_socket plugin). mariadbd does not fork.
+start_mariadb() {
+    mkdir -p "$DB_DIR"
+    chown slurm:slurm "$DB_DIR"
+    if [ ! -d "$DB_DIR/mysql" ]; then
+        log "creating the accounting database's folder"
+        mariadb-install-db --no-defaults --user=slurm --datadir="$DB_DIR" \
+            --auth-root-authentication-method=socket --skip-test-db >"$LOG_DIR/mariadb-install.log" 2>&1
+    fi
+    if db_answers; then
+        return 0
+    fi
+    log "starting mariadbd"
+    runuser -u slurm -- setsid /usr/sbin/mariadbd --no-defaults --datadir="$DB_DIR" \
+        --socket="$DB_SOCKET" --skip-networking --pid-file="$DB_DIR/mariadbd.pid" \
+        --log-error="$LOG_DIR/mariadb.log" --innodb-buffer-pool-size=64M \
+        --innodb-lock-wait-timeout=900 </dev/null >/dev/null 2>&1 &
+    for _ in $(seq 150); do
+        db_answers && return 0
+        sleep 0.2
+    done
+    echo "mariadbd did not start; see $LOG_DIR/mariadb.log" >&2
+    exit 1
+}
+
+db_answers() {
+    runuser -u slurm -- mariadb --no-defaults --socket="$DB_SOCKET" -e 'SELECT 1' >/dev/null 2>&1
+}
+
+write_slurmdbd_config() {
+    local new
+    new=$(mktemp)
+    cat >"$new" <<CONF
+# Written by jupyterhub_moss dev/cluster-up.sh.
+AuthType=auth/munge
+DbdHost=localhost
+DbdPort=$SLURMDBD_PORT
+SlurmUser=slurm
+PidFile=$STATE_DIR/slurmdbd.pid
+LogFile=$LOG_DIR/slurmdbd.log
+StorageType=accounting_storage/mysql
+StorageHost=localhost
+StorageUser=slurm
+StorageLoc=slurm_acct_db
+CONF
+    if ! cmp -s "$new" "$CONF_DIR/slurmdbd.conf"; then
+        install -m 0600 -o slurm -g slurm "$new" "$CONF_DIR/slurmdbd.conf"
+        CONFIG_CHANGED=1
+    fi
+    rm -f "$new"
+}
+
+# slurmdbd has no setting for MariaDB's socket: the client library reads it from
+# MYSQL_UNIX_PORT (StorageHost=localhost means the socket).
+start_slurmdbd() {
+    if [ "${CONFIG_CHANGED:-0}" = 1 ] && pid_alive "$STATE_DIR/slurmdbd.pid"; then
+        kill "$(cat "$STATE_DIR/slurmdbd.pid")" 2>/dev/null || true
+        for _ in $(seq 100); do pid_alive "$STATE_DIR/slurmdbd.pid" || break; sleep 0.1; done
+    fi
+    if ! pid_alive "$STATE_DIR/slurmdbd.pid"; then
+        log "starting slurmdbd"
+        env MYSQL_UNIX_PORT="$DB_SOCKET" /usr/sbin/slurmdbd
+    fi
+    for _ in $(seq 300); do
+        sacctmgr -n show cluster >/dev/null 2>&1 && return 0
+        sleep 0.2
+    done
+    echo "slurmdbd does not answer; see $LOG_DIR/slurmdbd.log" >&2
+    exit 1
+}
+
+# The accounts, users and QOS described at the top, in one sacctmgr process.
+load_accounting() {
+    if [ "$(sacctmgr -nP show qos capped format=Name 2>/dev/null)" = capped ] &&
+        sacctmgr -nP show assoc where user=moss03 account=physics format=Account 2>/dev/null | grep -q physics; then
+        return 0
+    fi
+    log "loading the accounts, users and QOS"
+    local users
+    users=$(echo $MOSS_DEV_USERS | tr ' ' ',')
+    sacctmgr -i >"$LOG_DIR/sacctmgr-load.log" 2>&1 <<CMDS || true
+add cluster $CLUSTER_NAME
+add qos short MaxWall=00:30:00 Flags=DenyOnLimit
+add qos capped MaxWall=00:20:00
+add account moss,proj1,proj2,physics Cluster=$CLUSTER_NAME
+modify account where name=proj1 set QOS=normal,short,capped DefaultQOS=normal
+add user $users Account=moss DefaultAccount=moss Cluster=$CLUSTER_NAME
+add user moss01,moss02,moss-demo Account=proj1 Cluster=$CLUSTER_NAME
+add user moss01 Account=proj2 Cluster=$CLUSTER_NAME
+add user moss03 Account=physics Partition=debug Cluster=$CLUSTER_NAME
+CMDS
+    if [ "$(sacctmgr -nP show qos capped format=Name 2>/dev/null)" != capped ]; then
+        echo "could not load the accounts; see $LOG_DIR/sacctmgr-load.log" >&2
+        exit 1
+    fi
+}
+
+stop_accounting() {
+    local f
+    for f in "$STATE_DIR/slurmdbd.pid" "$DB_DIR/mariadbd.pid"; do
+        if pid_alive "$f"; then
+            kill "$(cat "$f")" 2>/dev/null || true
+            for _ in $(seq 100); do pid_alive "$f" || break; sleep 0.1; done
+        fi
+    done
 }
 
 pid_alive() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
@@ -239,6 +389,7 @@ wait_ready() {
 
 if [ "${1:-}" = "--stop" ]; then
     stop_daemons
+    stop_accounting
     exit 0
 fi
 
@@ -247,6 +398,14 @@ create_users
 CONFIG_CHANGED=0
 write_config
 start_munge
+if [ "$MOSS_ACCOUNTING" = 1 ]; then
+    start_mariadb
+    write_slurmdbd_config
+    start_slurmdbd
+    load_accounting
+elif pid_alive "$STATE_DIR/slurmdbd.pid"; then
+    stop_accounting
+fi
 start_slurm
 wait_ready
 log "cluster is up: $(sinfo -h -o '%P' | tr '\n' ' ')"

@@ -32,11 +32,12 @@ VENV=$DEV_ROOT/jh6
 HUB_VERSION=6.1.1
 SRC=/opt/moss-src
 STAMP=$ROOT/.moss-debootstrap-done
-# Ports next to the host cluster's (16817, 16818, 17001-17004).
+# Ports next to the host cluster's (16817, 16818, 16819, 17001-17005).
 CLUSTER_SETTINGS="MOSS_CLUSTER_NAME=moss24
 MOSS_SLURMCTLD_PORT=26817
 MOSS_SLURMD_PORT=26818
-MOSS_NODE_PORT_BASE=27000"
+MOSS_NODE_PORT_BASE=27000
+MOSS_ACCOUNTING=0"
 PACKAGES=(slurmctld slurmd slurm-client munge python3 python3-venv sudo nodejs procps
     ca-certificates hostname)
 
@@ -231,7 +232,7 @@ configure_chroot() {
     # the nodes and the host, and sudo wants to resolve the host name.
     cat >"$ROOT/etc/hosts" <<HOSTS
 127.0.0.1 localhost $host $(hostname)
-127.0.0.1 node1 node2 node3 node4
+127.0.0.1 node1 node2 node3 node4 node5
 HOSTS
     mkdir -p "$ROOT/etc/moss-dev"
     printf '# Written by dev/slurm24-up.sh: read by dev/cluster-up.sh inside the chroot.\n%s\n' \

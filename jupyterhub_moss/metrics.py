@@ -6,7 +6,7 @@ this package runs is counted by program and outcome.
 
 from prometheus_client import Counter, Histogram
 
-__all__ = ["SLURM_COMMANDS", "SLURM_COMMAND_DURATION", "SINFO_CACHE"]
+__all__ = ["FACTS_CACHE", "SINFO_CACHE", "SLURM_COMMANDS", "SLURM_COMMAND_DURATION"]
 
 SLURM_COMMANDS = Counter(
     "jupyterhub_moss_slurm_commands",
@@ -25,4 +25,11 @@ SINFO_CACHE = Counter(
     "jupyterhub_moss_sinfo_cache",
     "Reads of the shared sinfo cache, by result (hit, miss, joined)",
     ["result"],
+)
+
+FACTS_CACHE = Counter(
+    "jupyterhub_moss_facts_cache",
+    "Reads of the shared caches of Slurm facts (accounts, QOS, partitions, reservations), "
+    "by cache and result (hit, miss, joined)",
+    ["cache", "result"],
 )

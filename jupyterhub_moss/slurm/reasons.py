@@ -33,6 +33,18 @@ _EXACT = {
     "FrontEndDown": "no front-end node is available",
     "SystemFailure": "a Slurm system failure",
     "launch failed requeued held": "the start failed and the job is held",
+    # A run time over a QOS's or an association's MaxWall, without DenyOnLimit:
+    # Slurm takes the job but never starts it.
+    "QOSMaxWallDurationPerJobLimit": (
+        "the run time is longer than your QOS allows: this job will never start; "
+        "stop it and choose a shorter run time or another QOS"
+    ),
+    "AssocMaxWallDurationPerJobLimit": (
+        "the run time is longer than your account allows: this job will never start; "
+        "stop it and choose a shorter run time"
+    ),
+    "AccountNotAllowed": "this account may not use this partition: stop it and choose another",
+    "QOSNotAllowed": "this QOS may not be used on this partition: stop it and choose another",
 }
 
 _PREFIXES = (
@@ -60,11 +72,22 @@ def describe_reason(reason: str | None) -> str:
     return f"waiting ({reason})"
 
 
-def describe_pending(reason: str | None, start_time: datetime | None = None) -> str:
-    """``Pending: waiting for free resources (Resources), expected to start at 14:05``."""
+def describe_pending(
+    reason: str | None,
+    start_time: datetime | None = None,
+    estimated_before: datetime | None = None,
+) -> str:
+    """``Pending: waiting for free resources (Resources), expected to start at 14:05``.
+
+    ``estimated_before`` is the start ``sbatch --test-only`` gave before the job was
+    submitted: shown until the scheduler has an estimate of its own (``start_time``).
+    """
     text = f"Pending: {describe_reason(reason)}"
     if reason and reason != "None":
         text += f" ({reason})"
     if start_time is not None:
         text += f", expected to start at {start_time:%Y-%m-%d %H:%M}"
+    elif estimated_before is not None:
+        when = estimated_before.astimezone() if estimated_before.tzinfo else estimated_before
+        text += f", expected to start around {when:%Y-%m-%d %H:%M} (Slurm's estimate)"
     return text

@@ -13,7 +13,15 @@ from ..metrics import SINFO_CACHE
 from .runner import SlurmCommandError, run_command
 from .timefmt import UNLIMITED, parse_duration
 
-__all__ = ["PartitionResources", "SinfoCache", "SinfoSnapshot", "parse_sinfo", "sinfo_argv"]
+__all__ = [
+    "PartitionResources",
+    "SinfoCache",
+    "SinfoSnapshot",
+    "parse_gres",
+    "parse_gres_types",
+    "parse_sinfo",
+    "sinfo_argv",
+]
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +61,22 @@ class PartitionResources:
     max_gpus_per_node: int = 0
     max_time: int = UNLIMITED
     gpu_types: list[str] = field(default_factory=list)
+    # Per GPU type (None: GPUs without a type); a type absent counts 0.
+    gpus_by_type_total: dict[str | None, int] = field(default_factory=dict)
+    gpus_by_type_used: dict[str | None, int] = field(default_factory=dict)
+    max_gpus_per_node_by_type: dict[str | None, int] = field(default_factory=dict)
 
     @property
     def gpus_idle(self) -> int:
         return max(self.gpus_total - self.gpus_used, 0)
+
+    @property
+    def gpus_by_type_idle(self) -> dict[str | None, int]:
+        """Idle GPUs of each type the partition has."""
+        return {
+            gpu_type: max(total - self.gpus_by_type_used.get(gpu_type, 0), 0)
+            for gpu_type, total in self.gpus_by_type_total.items()
+        }
 
     def as_dict(self) -> dict:
         return {
@@ -75,30 +95,68 @@ class PartitionResources:
         }
 
 
-_GRES_ITEM = re.compile(r"^(?P<name>[^:()]+)(?::(?P<type>[^:()]+))?:(?P<count>[0-9]+)")
+# "gpu:2", "gpu:V100:2", "gpu:(null):0"; suffixes such as "(S:0-1)" or "(IDX:0)" follow.
+_GRES_ITEM = re.compile(r"^(?P<name>[^:()]+)(?::(?P<type>\(null\)|[^:()]+))?:(?P<count>[0-9]+)")
 _GRES_SPLIT = re.compile(r",(?![^(]*\))")  # commas outside parentheses
 
 
 @lru_cache(maxsize=4096)
-def parse_gres(text: str, resource: str = "gpu") -> tuple[int, tuple[str, ...]]:
-    """Count of ``resource`` in a GRES string such as ``gpu:V100:2(S:0-1),gpu:A100:1``.
+def _gres_entries(text: str, resource: str) -> tuple[tuple[str | None, int], ...]:
+    """The (type, count) entries of ``resource`` in a GRES string, in order.
 
-    Returns the count and the types named. (Clusters repeat the same few GRES
-    strings on every line, hence the cache.)
+    An entry without a type, or with Slurm's ``(null)`` type, has type None.
+    (Clusters repeat the same few GRES strings on every line, hence the cache.)
     """
-    count = 0
-    types: list[str] = []
     text = text.strip()
     if not text or text in ("(null)", "N/A"):
-        return 0, ()
+        return ()
+    entries: list[tuple[str | None, int]] = []
     for entry in _GRES_SPLIT.split(text):
         match = _GRES_ITEM.match(entry.strip())
         if not match or match.group("name") != resource:
             continue
-        count += int(match.group("count"))
-        if match.group("type") and match.group("type") not in types:
-            types.append(match.group("type"))
+        gpu_type = match.group("type")
+        entries.append((None if gpu_type == "(null)" else gpu_type, int(match.group("count"))))
+    return tuple(entries)
+
+
+def parse_gres(text: str, resource: str = "gpu") -> tuple[int, tuple[str, ...]]:
+    """Count of ``resource`` in a GRES string such as ``gpu:V100:2(S:0-1),gpu:A100:1``.
+
+    Returns the count and the types named.
+    """
+    count = 0
+    types: list[str] = []
+    for gpu_type, number in _gres_entries(text, resource):
+        count += number
+        if gpu_type and gpu_type not in types:
+            types.append(gpu_type)
     return count, tuple(types)
+
+
+# The parse cache, under the name callers (bench/bench.py) clear it by.
+parse_gres.cache_clear = _gres_entries.cache_clear  # type: ignore[attr-defined]
+
+
+def parse_gres_types(text: str, resource: str = "gpu") -> dict[str | None, int]:
+    """Count of ``resource`` by type in a GRES string (sinfo's Gres or GresUsed).
+
+    ``gpu:A100-SXM4-40GB:2,gpu:a100_1g.5gb:3`` gives ``{"A100-SXM4-40GB": 2,
+    "a100_1g.5gb": 3}``; untyped ``gpu:2`` and ``gpu:(null):0`` count under None.
+    Suffixes such as ``(S:0-1)`` and ``(IDX:0)`` are ignored; a type named twice
+    is summed; entries of other resources are left out.
+    """
+    counts: dict[str | None, int] = {}
+    for gpu_type, number in _gres_entries(text, resource):
+        counts[gpu_type] = counts.get(gpu_type, 0) + number
+    return counts
+
+
+def _add_counts(into: dict[str | None, int], counts: dict[str | None, int], nodes: int) -> None:
+    """Add ``counts`` per node for ``nodes`` nodes; a type with nothing to add is left out."""
+    for gpu_type, number in counts.items():
+        if number and nodes:
+            into[gpu_type] = into.get(gpu_type, 0) + number * nodes
 
 
 def _idle_total(text: str) -> tuple[int, int]:
@@ -154,15 +212,23 @@ def parse_sinfo(text: str) -> dict[str, PartitionResources]:
             part.max_cpus_per_node = cpus_per_node
         if memory_mb > part.max_memory_mb:
             part.max_memory_mb = memory_mb
-        gpus_per_node, types = parse_gres(gres)
+        # parse_gres(gres), by type: the same count and the same types in the same order.
+        per_type = parse_gres_types(gres)
+        gpus_per_node = sum(per_type.values())
         if gpus_per_node:
             part.gpus_total += gpus_per_node * nodes_total
             part.max_gpus_per_node = max(part.max_gpus_per_node, gpus_per_node)
-            for gpu_type in types:
-                if gpu_type not in part.gpu_types:
+            for gpu_type in per_type:
+                if gpu_type and gpu_type not in part.gpu_types:
                     part.gpu_types.append(gpu_type)
+        for gpu_type, number in per_type.items():
+            if number > part.max_gpus_per_node_by_type.get(gpu_type, 0):
+                part.max_gpus_per_node_by_type[gpu_type] = number
+        _add_counts(part.gpus_by_type_total, per_type, nodes_total)
         # A line groups nodes that print the same values: GresUsed is per node.
-        part.gpus_used += parse_gres(gres_used)[0] * nodes_total
+        used_per_type = parse_gres_types(gres_used)
+        part.gpus_used += sum(used_per_type.values()) * nodes_total
+        _add_counts(part.gpus_by_type_used, used_per_type, nodes_total)
     return partitions
 
 

@@ -415,7 +415,9 @@ def spawn_breakdown(log_text: str) -> dict:
     # The job's own account of its server's start-up, from these spawns' output files.
     singleuser = []
     for user, job_id in jobs:
-        output = Path(f"/home/{user}/jupyterhub_moss_{job_id}.log")
+        output = Path(f"/home/{user}/.local/state/jupyterhub_moss/{job_id}.log")
+        if not output.exists():
+            output = Path(f"/home/{user}/.jupyterhub_moss_{job_id}.log")  # not moved
         if output.exists():
             match = re.search(r"answering ([\d.]+) s after it was started", output.read_text())
             if match:

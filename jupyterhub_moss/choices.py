@@ -128,6 +128,10 @@ class UserChoices(LoggingConfigurable):
         allowed = await self._allowed_partitions()
         if allowed is not None:
             partitions = {n: p for n, p in partitions.items() if n in allowed}
+        # Nor those that Slurm would not let this user use (AllowGroups,
+        # AllowAccounts, AllowQos, the associations).
+        facts = await self.user_facts(list(partitions))
+        partitions = {n: p for n, p in partitions.items() if facts.refusal(n) is None}
         snapshot = await self._sinfo_cache().get()
         resources = snapshot.partitions if (snapshot.ok or snapshot.partitions) else None
         return merge_partitions(partitions, resources, snapshot.error)
@@ -150,12 +154,14 @@ class UserChoices(LoggingConfigurable):
         """
         views = await self.partition_views()
         try:
-            return validate_options(
+            options = validate_options(
                 raw,
                 views,
                 sbatch_options=self.allowed_sbatch_options,
                 user_environments=self.allow_user_environments,
             )
+            facts = await self.user_facts(list(views))
+            return facts.check(raw, options)
         except OptionError as e:
             raise user_error(str(e), reason="invalid_options") from None
 

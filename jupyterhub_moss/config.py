@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from importlib.resources import files
 
 from jupyterhub import apihandlers
 
+from ._version import __version__
 from .handlers import handlers
 from .migration import check_peer_config
 from .partitions import PartitionConfigError, merge_partitions, validate_partitions
@@ -80,6 +82,7 @@ def _check_at_startup(c) -> None:
         app.unobserve(check, names="spawner_class")
         if change.new is not MOSlurmSpawner:
             return
+        _place_templates(app)
         section = c.MOSlurmSpawner
         if "partitions" not in section:
             message = (
@@ -106,6 +109,59 @@ def _check_at_startup(c) -> None:
         asyncio.ensure_future(_report_partitions(app.log, partitions, sinfo, ttl, timeout))
 
     app.observe(check, names="spawner_class")
+
+
+def templates_folder() -> str:
+    """The package's templates: ``home.html`` (``moss_home.html``) and ``moss_log.html``."""
+    return str(files("jupyterhub_moss").joinpath("templates"))
+
+
+def _add_templates(c) -> None:
+    """Put the package's templates in ``c.JupyterHub.template_paths``, after the
+    site's own folders (so that a site's ``home.html`` wins) and before JupyterHub's
+    default one (so that the package's ``home.html`` wins over JupyterHub's)."""
+    folder = templates_folder()
+    paths = c.JupyterHub.template_paths
+    if isinstance(paths, list):
+        if folder not in paths:
+            paths.append(folder)
+    else:
+        # Not set yet: a lazy value that JupyterHub applies to its default list (its
+        # own folder). Before that one; a site folder given later with
+        # .insert(0, ...) or .prepend(...) still comes first.
+        paths.insert(0, folder)
+    c.JupyterHub.template_vars.update({"moss_version": __version__})
+
+
+def ordered_template_paths(paths: list[str], folder: str, jupyterhub_folder: str) -> list[str]:
+    """``paths`` with ``folder`` moved just before ``jupyterhub_folder`` if it came after it."""
+    paths = list(paths)
+    if folder in paths and jupyterhub_folder in paths:
+        if paths.index(folder) > paths.index(jupyterhub_folder):
+            paths.remove(folder)
+            paths.insert(paths.index(jupyterhub_folder), folder)
+    return paths
+
+
+def _place_templates(app) -> None:
+    """At start-up: the package's templates before JupyterHub's own, or a warning."""
+    folder = templates_folder()
+    paths = list(app.template_paths)
+    if folder not in paths:
+        app.log.warning(
+            "jupyterhub_moss: %s is not in c.JupyterHub.template_paths (set after "
+            "jupyterhub_moss.set_config(c)?): the home page shows nothing of the servers' "
+            "jobs. Append it, or call set_config(c) after setting template_paths.",
+            folder,
+        )
+        return
+    try:
+        default = app._template_paths_default()[0]
+    except Exception:  # pragma: no cover - another JupyterHub
+        return
+    ordered = ordered_template_paths(paths, folder, default)
+    if ordered != paths:
+        app.template_paths = ordered
 
 
 async def _report_partitions(logger, partitions, sinfo, ttl, timeout) -> None:
@@ -137,7 +193,10 @@ async def _report_partitions(logger, partitions, sinfo, ttl, timeout) -> None:
 
 
 def set_config(c) -> None:
-    """Make ``MOSlurmSpawner`` the hub's spawner and register what the spawn page needs.
+    """Make ``MOSlurmSpawner`` the hub's spawner and register what its pages need:
+    the spawn page's and the job output's endpoints, and the package's templates
+    (appended to ``c.JupyterHub.template_paths``: a site's own ``home.html`` wins;
+    extend ``moss_home.html`` in it to keep the servers' job lines).
 
     Call it in ``jupyterhub_config.py``, then set ``c.MOSlurmSpawner.partitions``::
 
@@ -152,5 +211,6 @@ def set_config(c) -> None:
     c.JupyterHub.extra_handlers = list(c.JupyterHub.get("extra_handlers", [])) + [
         h for h in handlers() if h[0] not in registered
     ]
+    _add_templates(c)
     _block_batchspawner_api()
     _check_at_startup(c)

@@ -13,13 +13,19 @@ __all__ = ["user_error"]
 
 
 def user_error(
-    message: str, *, reason: str, status_code: int = 400, log_message: str | None = None
+    message: str,
+    *,
+    reason: str,
+    status_code: int = 400,
+    log_message: str | None = None,
+    html_message: str | None = None,
 ) -> web.HTTPError:
     """An exception JupyterHub shows to the user as ``message``.
 
     On JupyterHub 6 this is its ``SpawnException``; on 5.x a ``tornado.web.HTTPError``.
     Both carry ``jupyterhub_message``, which the spawn form, the pending page and the
-    REST API show on either version.
+    REST API show on either version. ``html_message`` (already escaped HTML, e.g.
+    with a link) is what pages show instead, as ``jupyterhub_html_message``.
     """
     if _SpawnException is not None:
         exc = _SpawnException(
@@ -31,4 +37,6 @@ def user_error(
         exc = web.HTTPError(status_code, "%s", message)
         exc.reason = reason
     exc.jupyterhub_message = message
+    if html_message:
+        exc.jupyterhub_html_message = html_message
     return exc

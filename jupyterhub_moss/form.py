@@ -7,11 +7,13 @@ import json
 import os
 from collections import OrderedDict
 from functools import lru_cache
+from urllib.parse import quote
 
 import jinja2
 
 from ._version import __version__
 from .options import UserOptions, validate_options
+from .presets import Preset, check_presets, merge_histories
 from .slurm.timefmt import format_duration
 
 __all__ = ["form_context", "render_options_form"]
@@ -129,6 +131,7 @@ def form_context(
         "ngpus": 0,
         "runtime": "1:00:00",
         "environment_id": None,
+        "account": options.account if options else None,
     }
     if simple_part is not None:
         simple["partition"] = simple_part["name"]
@@ -158,6 +161,10 @@ def form_context(
         "environment_id": options.environment_id if options else None,
         "environment_path": (options.environment_path or "") if options else "",
         "environment_modules": (options.environment_modules or "") if options else "",
+        "account": options.account if options else None,
+        "qos": options.qos if options else None,
+        "gpu_type": options.gpu_type if options else None,
+        "reservation": options.reservation if options else None,
     }
     return {
         "partitions": partitions,
@@ -168,6 +175,43 @@ def form_context(
         "sbatch_options": sorted(sbatch_options or {}),
         "user_environments": user_environments,
     }
+
+
+def _spawn_url(spawner, hub_base: str) -> str:
+    """The spawn page of this server, where a preset's query starts it."""
+    user = getattr(spawner, "user", None)
+    name = quote(user.name, safe="") if user is not None else ""
+    url = f"{hub_base}spawn/{name}"
+    if getattr(spawner, "name", ""):
+        url += "/" + quote(spawner.name, safe="")
+    return url
+
+
+def _presets(spawner, views, facts) -> list[Preset]:
+    """The user's last launches, each checked as a start with them would be."""
+    keep = int(getattr(spawner, "start_again_presets", 3))
+    if keep <= 0:
+        return []
+    # This server's launches as it holds them, and the others' as the database does.
+    histories = [list(getattr(spawner, "moss_launches", []) or [])]
+    try:
+        histories += [
+            (s.state or {}).get("moss_launches") for s in spawner.user.orm_user.orm_spawners
+        ]
+    except AttributeError:
+        pass
+    history = merge_histories([h for h in histories if isinstance(h, list)], keep=keep)
+
+    def validate(options):
+        checked = validate_options(
+            options,
+            views,
+            sbatch_options=spawner.allowed_sbatch_options,
+            user_environments=bool(spawner.allow_user_environments),
+        )
+        facts.check(options, checked)
+
+    return check_presets(history, validate)
 
 
 _RENDERED: OrderedDict[tuple, str] = OrderedDict()
@@ -182,6 +226,10 @@ async def render_options_form(spawner) -> str:
     most), so that page views cost little more than JupyterHub's own page.
     """
     views = await spawner.partition_views()
+    user_facts = await spawner.user_facts(list(views))
+    facts = user_facts.page_data(views)
+    presets = _presets(spawner, views, user_facts)
+    facts_key = json.dumps([facts, [p.query + (p.error or "") for p in presets]], sort_keys=True)
     orm_spawner = getattr(spawner, "orm_spawner", None)
     previous = orm_spawner.user_options if orm_spawner is not None else None
     snapshot = spawner.sinfo_snapshot()
@@ -197,6 +245,7 @@ async def render_options_form(spawner) -> str:
         snapshot.fetched_at if snapshot is not None else None,
         tuple((name, view.available) for name, view in views.items()),
         previous_key,
+        facts_key,
         spawner.default_url or "",
         tuple(sorted(spawner.allowed_sbatch_options.items())),
         bool(spawner.allow_user_environments),
@@ -220,6 +269,8 @@ async def render_options_form(spawner) -> str:
         static_url=f"{hub_base}moss/static/",
         version=__version__,
         sinfo_error=snapshot.error if snapshot is not None else None,
+        presets=presets,
+        spawn_url=_spawn_url(spawner, hub_base),
     )
     context["data"] = {
         "partitions": context["partitions"],
@@ -228,7 +279,9 @@ async def render_options_form(spawner) -> str:
             "simple": context["simple"],
             "advanced": context["advanced"],
         },
+        "facts": facts,
         "resources_url": f"{hub_base}api/moss/resources",
+        "estimate_url": f"{hub_base}api/moss/estimate",
         "refresh_seconds": max(float(spawner.sinfo_cache_ttl), 5.0),
     }
     env = _environment(template_paths)

@@ -1,8 +1,14 @@
-"""The two HTTP endpoints the spawn page uses.
+"""The HTTP endpoints the spawn page uses.
 
 - ``GET {hub}/api/moss/resources``: the partitions the logged-in user may use,
   with what ``sinfo`` reports, from the shared cache (JSON). It changes nothing.
+- ``POST {hub}/api/moss/estimate``: when Slurm would start the logged-in user's
+  server with the options given (``sbatch --test-only``, see :mod:`.estimate`).
 - ``GET {hub}/moss/static/...``: the page's script and style sheet.
+- ``GET {hub}/api/moss/servers``: the logged-in user's servers and their jobs, for
+  the home page (see :mod:`.home`).
+- ``GET {hub}/moss/log/USER[/SERVER]`` and ``{hub}/api/moss/log/...``: a server's
+  job output, for its owner and admins (see :mod:`.joblog`).
 """
 
 from __future__ import annotations
@@ -12,6 +18,10 @@ from importlib.resources import files
 
 from jupyterhub.apihandlers.base import APIHandler
 from tornado import web
+
+from .estimate import EstimateHandler
+from .home import ServersHandler
+from .joblog import log_routes
 
 __all__ = ["ResourcesHandler", "StaticHandler", "handlers"]
 
@@ -53,5 +63,9 @@ def handlers() -> list[tuple]:
     static = str(files("jupyterhub_moss").joinpath("static"))
     return [
         (r"/api/moss/resources", ResourcesHandler),
+        (r"/api/moss/estimate", EstimateHandler),
         (r"/moss/static/(.*)", StaticHandler, {"path": static}),
+        # The home page's line about each server's job (home.py), the job output (joblog.py).
+        (r"/api/moss/servers", ServersHandler),
+        *log_routes(),
     ]

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 
 from .environments import Environment, check_user_modules, check_user_path, user_environment
+from .gpus import check_gpu_type
 from .partitions import PartitionView
 from .sbatch_options import reserved_for, value_allowed
 from .slurm.timefmt import UNLIMITED, describe_duration, format_duration, parse_duration
@@ -32,6 +33,9 @@ OPTION_NAMES = (
     "runtime",
     "memory",
     "reservation",
+    "account",
+    "qos",
+    "gpu_type",
     "default_url",
     "root_dir",
     "environment_id",
@@ -80,6 +84,9 @@ class UserOptions:
     environment_id: str | None = None
     environment_path: str | None = None  # the user's own environment (admin opt-in)
     environment_modules: str | None = None
+    account: str | None = None  # checked against Slurm's associations by accounts.py
+    qos: str | None = None
+    gpu_type: str | None = None  # checked against the partition's GPU types by gpus.py
 
     @property
     def time_limit(self) -> str:
@@ -112,6 +119,9 @@ class UserOptions:
             )
         for name in (
             "reservation",
+            "account",
+            "qos",
+            "gpu_type",
             "default_url",
             "root_dir",
             "environment_id",
@@ -349,6 +359,17 @@ def _environment(raw, partition: PartitionView, user_environments: bool):
     return text, None, None
 
 
+def _slurm_name(field: str, value, what: str) -> str | None:
+    """A name Slurm knows (account, QOS, GPU type), checked for its form only here:
+    whether it is one this user may choose is checked against Slurm's facts."""
+    if value in (None, ""):
+        return None
+    text = _text(field, value, max_length=64)
+    if not _RESERVATION.match(text):
+        raise OptionError(field, f"must be {what} (letters, digits, _.-)")
+    return text
+
+
 def default_partition(partitions: dict[str, PartitionView]) -> PartitionView | None:
     """The partition used when none is chosen: the first available simple one."""
     for candidates in (
@@ -453,6 +474,18 @@ def validate_options(
     else:
         reservation = None
 
+    names = {
+        field: _slurm_name(field, raw.get(field), what)
+        for field, what in (
+            ("account", "a Slurm account name"),
+            ("qos", "a QOS name"),
+            ("gpu_type", "a GPU type"),
+        )
+    }
+    names["gpu_type"] = check_gpu_type(
+        names["gpu_type"], partition.name, partition.gpu_types, ngpus, max_ngpus=partition.max_ngpus
+    )
+
     environment_id, environment_path, environment_modules = _environment(
         raw, partition, user_environments
     )
@@ -478,4 +511,5 @@ def validate_options(
         environment_id=environment_id,
         environment_path=environment_path,
         environment_modules=environment_modules,
+        **names,
     )

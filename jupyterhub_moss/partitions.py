@@ -9,6 +9,13 @@ from dataclasses import dataclass
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .environments import ENVIRONMENT_ID, Environment, venv_environment
+from .gpus import (
+    GpuTypeChoice,
+    check_gpu_template,
+    check_gpu_type_labels,
+    gpu_type_choices,
+    gres_for,
+)
 from .slurm.sinfo import PartitionResources
 from .slurm.timefmt import UNLIMITED
 
@@ -36,6 +43,7 @@ class Partition(BaseModel):
     architecture: str = ""
     description: str = ""
     gpu: str | None = None
+    gpu_types: dict[str, str] | None = None
     max_ngpus: int | None = Field(default=None, ge=0)
     max_nprocs: int | None = Field(default=None, ge=1)
     max_runtime: int | None = Field(default=None, ge=60)
@@ -53,8 +61,9 @@ class Partition(BaseModel):
                 "must be a --gres template with one {} for the number of GPUs, "
                 "such as 'gpu:{}' or 'gpu:V100:{}'"
             )
-        if not _GRES.match(value.replace("{}", "1")):
-            raise ValueError("may only hold letters, digits and _.:,- besides the {}")
+        check_gpu_template(value)
+        if not _GRES.match(value.replace("{type}", "x").replace("{}", "1")):
+            raise ValueError("may only hold letters, digits and _.:,- besides {} and {type}")
         return value
 
     @field_validator("venv")
@@ -88,9 +97,7 @@ class Partition(BaseModel):
 
     def gres(self, ngpus: int) -> str | None:
         """The ``--gres`` value for ``ngpus`` GPUs, or None for none."""
-        if not ngpus or self.gpu is None:
-            return None
-        return self.gpu.replace("{}", str(int(ngpus)))
+        return gres_for(self.gpu, ngpus, None)
 
 
 def _where(name: str, loc) -> str:
@@ -152,6 +159,11 @@ def validate_partitions(raw) -> dict[str, Partition]:
                 "set 'gpu' to a --gres template such as 'gpu:{}', or max_ngpus to 0"
             )
             continue
+        try:
+            check_gpu_type_labels(part.gpu, part.gpu_types)
+        except ValueError as e:
+            problems.append(f"{_where(name, ('gpu_types',))}: {e}")
+            continue
         if part.gpu is not None and part.max_ngpus == 0:
             problems.append(
                 f"{_where(name, ('gpu',))}: is set but max_ngpus is 0; "
@@ -188,6 +200,7 @@ class PartitionView:
     available: bool
     unavailable_reason: str | None
     resources: PartitionResources | None
+    gpu_types: tuple[GpuTypeChoice, ...] = ()  # offered when the partition has several
 
     def as_dict(self) -> dict:
         """What the spawn page needs to know about the partition."""
@@ -209,6 +222,7 @@ class PartitionView:
             "available": self.available,
             "unavailable_reason": self.unavailable_reason,
             "resources": res.as_dict() if res else None,
+            "gpu_types": [choice.as_dict() for choice in self.gpu_types],
         }
 
 
@@ -266,5 +280,17 @@ def merge_partitions(
             available=available,
             unavailable_reason=None if available else reason,
             resources=res,
+            gpu_types=tuple(
+                gpu_type_choices(
+                    part.gpu,
+                    res.gpus_by_type_total if res else None,
+                    res.gpus_by_type_used if res else None,
+                    part.gpu_types,
+                    max_per_node=res.max_gpus_per_node_by_type if res else None,
+                    max_ngpus=max_ngpus,
+                )
+            )
+            if part.gpu is not None
+            else (),
         )
     return views

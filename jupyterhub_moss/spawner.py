@@ -27,16 +27,21 @@ from traitlets import (
     validate,
 )
 
+from . import jobstate
 from .choices import UserChoices
 from .environments import job_environment_for
 from .errors import user_error
+from .estimate import estimated_start
+from .facts import SlurmFacts
 from .form import render_options_form
+from .launches import LaunchHistory
 from .migration import PeerSettings
 from .options import (
     UserOptions,
 )
 from .sbatch_options import SbatchOptionError, check_allowed_options
 from .slurm.job import ServerJob, command_environment
+from .slurm.output import STATE_OUTPUT
 from .slurm.script import (
     UnsafeValue,
     build_job_request,
@@ -53,7 +58,7 @@ __all__ = ["MOSlurmSpawner"]
 _JOB_ID = re.compile(r"^[0-9]+\Z")
 
 
-class MOSlurmSpawner(UserChoices, SlurmSettings, PeerSettings, Spawner):
+class MOSlurmSpawner(LaunchHistory, UserChoices, SlurmFacts, SlurmSettings, PeerSettings, Spawner):
     """Start each user's Jupyter server as a Slurm batch job.
 
     Configure the partitions users may choose from with
@@ -74,15 +79,45 @@ class MOSlurmSpawner(UserChoices, SlurmSettings, PeerSettings, Spawner):
     ).tag(config=True)
 
     job_output = Unicode(
-        "jupyterhub_moss_%j.log",
+        STATE_OUTPUT,
         help="""
-        The job's output file, as ``sbatch --output`` takes it (``%j`` is the job id),
-        relative to ``job_workdir``. Its last lines are shown to the user when the
-        server fails to start. Example::
+        The job's output file, shown on ``{hub}/moss/log/USER/SERVER`` (linked from the
+        home and pending pages) and, its last lines, when the server fails to start.
+        The default keeps it out of the home folder's listing: the job writes to
+        ``.jupyterhub_moss_%j.log`` in ``job_workdir`` first, then creates the folder
+        (mode 0700), moves the file into it and deletes all but the newest
+        ``job_output_keep`` outputs there; if it cannot, the output stays where it is.
+        Any other value is ``sbatch --output``'s own (``%j`` job id, ``%u`` user;
+        relative to ``job_workdir``; ``{home}`` and ``{username}`` replaced), and
+        nothing is moved or deleted. Examples::
 
             c.MOSlurmSpawner.job_output = ".jupyter/slurm-%j.log"
+            c.MOSlurmSpawner.job_output = "/scratch/{username}/jupyter-%j.log"
         """,
     ).tag(config=True)
+
+    job_output_keep = Integer(
+        5,
+        help="""
+        With the default ``job_output``: how many outputs of a user's jobs stay in
+        ``~/.local/state/jupyterhub_moss``; each job deletes the older ones as it
+        starts (the files named ``JOBID.log`` there). 0 keeps them all. Keep it at
+        least as large as the number of servers a user may run at once. Example::
+
+            c.MOSlurmSpawner.job_output_keep = 10
+        """,
+    ).tag(config=True)
+
+    def _output_paths(self, job_id: str) -> list[str]:
+        """Where job ``job_id``'s output may be, the likeliest first (empty: ask Slurm)."""
+        if job_id == self.job_output_of and self.job_output_paths:
+            return list(self.job_output_paths)
+        return jobstate.spawner_output_paths(self, job_id, self._home(required=False))
+
+    def job_log_url(self) -> str:
+        """The page of this server's job output."""
+        hub_url = self.hub.base_url if self.hub else "/hub/"
+        return jobstate.log_url(hub_url, self.user.name, self.name)
 
     job_workdir = Unicode(
         "{home}",
@@ -211,24 +246,55 @@ class MOSlurmSpawner(UserChoices, SlurmSettings, PeerSettings, Spawner):
     job_id = Unicode(None, allow_none=True, help="The Slurm job id of the running server.")
     job_node = Unicode(None, allow_none=True, help="The node the job runs on.")
     job_port = Integer(None, allow_none=True, help="The port the server listens on.")
+    # The job's details, as the watcher last saw them (see jobstate.py).
+    job_partition = Unicode(None, allow_none=True, help="The partition the job runs in.")
+    job_cpus = Integer(None, allow_none=True, help="The CPUs the job holds.")
+    job_gres = Unicode(None, allow_none=True, help="The job's TresPerNode (gres:gpu:1).")
+    job_end = Unicode(None, allow_none=True, help="When the job ends at the latest (ISO).")
+    # Where the last job's output is: kept after it ended.
+    job_output_of = Unicode(None, allow_none=True, help="The job job_output_paths belong to.")
+    job_output_paths = List(Unicode(), help="Where its output may be, the likeliest first.")
 
     def load_state(self, state):
         super().load_state(state)
+        self.job_output_of, self.job_output_paths = jobstate.output_from_state(state)
         job_id = state.get("job_id")
         if job_id and _JOB_ID.match(str(job_id)):
             self.job_id = str(job_id)
             self.job_node = state.get("job_node")
             port = state.get("job_port")
             self.job_port = int(port) if isinstance(port, int) else None
+            for key, value in jobstate.details_from_state(state).items():
+                setattr(self, key, value)
             self._job().watch(self.job_id, on_finished=self._job_finished)
 
     def get_state(self):
         state = super().get_state()
         if self.job_id:
+            self._note_job()
             state["job_id"] = self.job_id
             state["job_node"] = self.job_node
             state["job_port"] = self.job_port
+            for key in jobstate.DETAIL_KEYS:
+                if getattr(self, key) is not None:
+                    state[key] = getattr(self, key)
+        if self.job_output_of:
+            state["job_output_of"] = self.job_output_of
+            state["job_output"] = list(self.job_output_paths)
         return state
+
+    def _note_job(self) -> None:
+        """Keep what the watcher last saw of the job (no Slurm call), and where its
+        output goes."""
+        try:
+            status = self._watcher().status(self.job_id)
+        except RuntimeError:  # no event loop: nothing is being watched
+            status = None
+        for key, value in jobstate.details_from_status(status).items():
+            setattr(self, key, value)
+        if self.job_output_of != self.job_id:
+            self.job_output_paths = self._output_paths(self.job_id)
+            self.job_output_of = self.job_id
 
     def clear_state(self):
         super().clear_state()
@@ -237,6 +303,9 @@ class MOSlurmSpawner(UserChoices, SlurmSettings, PeerSettings, Spawner):
         self.job_id = None
         self.job_node = None
         self.job_port = None
+        for key in jobstate.DETAIL_KEYS:
+            setattr(self, key, None)
+        # job_output_of and job_output_paths stay: the last job's output is still readable.
         # JupyterHub clears the state as a spawn begins: the pending page of this
         # spawn must not show the messages of the last one.
         self._progress_events = []
@@ -266,7 +335,7 @@ class MOSlurmSpawner(UserChoices, SlurmSettings, PeerSettings, Spawner):
     _progress_events: list
     _progress_changed: asyncio.Event | None = None
 
-    def _report(self, message: str, progress: int | None = None) -> None:
+    def _report(self, message: str, progress: int | None = None, html: str | None = None) -> None:
         if not hasattr(self, "_progress_events"):
             self._progress_events = []
         if self._progress_changed is None:
@@ -274,6 +343,8 @@ class MOSlurmSpawner(UserChoices, SlurmSettings, PeerSettings, Spawner):
         if self._progress_events and self._progress_events[-1]["message"] == message:
             return
         event = {"message": message}
+        if html:
+            event["html_message"] = html
         if progress is not None:
             event["progress"] = progress
         self._progress_events.append(event)
@@ -295,11 +366,17 @@ class MOSlurmSpawner(UserChoices, SlurmSettings, PeerSettings, Spawner):
                 reason="no_account",
             ) from None
 
-    def batch_script_for(self, options: UserOptions, partition, token: str = "") -> str:
+    def batch_script_for(
+        self, options: UserOptions, partition, token: str = "", *, estimate: bool = False
+    ) -> str:
         """The batch script that ``start()`` would submit for ``options``.
 
         ``token`` marks the job (in its comment) until its server reports its port.
+        With ``estimate``, the script for ``sbatch --test-only``: no comment and an
+        empty environment (no API token, nothing of ``get_env()``).
         """
+        if estimate:
+            token = ""
         request = build_job_request(
             options,
             partition.gpu,
@@ -308,6 +385,7 @@ class MOSlurmSpawner(UserChoices, SlurmSettings, PeerSettings, Spawner):
             home=self._home(),
             job_name=self.job_name,
             job_output=self.job_output,
+            job_output_keep=self.job_output_keep,
             job_workdir=self.job_workdir,
             comment=f"{SUBMIT_COMMENT}{token}" if token else None,
         )
@@ -317,7 +395,7 @@ class MOSlurmSpawner(UserChoices, SlurmSettings, PeerSettings, Spawner):
         try:
             return render_batch_script(
                 request,
-                env=job_environment(self.get_env(), options),
+                env={} if estimate else job_environment(self.get_env(), options),
                 venv=environment.path,
                 environment=environment,
                 cmd=environment.command(self.cmd, self.get_args()),
@@ -348,6 +426,8 @@ class MOSlurmSpawner(UserChoices, SlurmSettings, PeerSettings, Spawner):
             timeout=self.slurm_command_timeout,
             report=self._report,
             port_range=self.server_port_range,
+            output_paths=self._output_paths,
+            log_url=self.job_log_url(),
         )
 
     def _record_job(self, job_id: str) -> None:
@@ -369,11 +449,13 @@ class MOSlurmSpawner(UserChoices, SlurmSettings, PeerSettings, Spawner):
             token = secrets.token_hex(8)
             script = self.batch_script_for(options, partition, token)
             job = self._job()
+            job.estimated_start = estimated_start(self._username, options)
             self._report("Submitting the job to Slurm", 10)
             # A task of its own, shielded from a cancelled start(): a job that
             # Slurm accepted is always recorded.
             self._submission = asyncio.ensure_future(job.submit(script, token, self._record_job))
             job_id = await asyncio.shield(self._submission)
+            self.record_launch(options.to_user_options())
             self._report(f"Job {job_id} submitted to partition {options.partition}", 20)
             # Stop a little before JupyterHub's own timeout, to say why.
             deadline = started + max(self.start_timeout - 2, 1)

@@ -75,6 +75,9 @@ VALID_LOOKING = {
     ),
     "memory": st.sampled_from(["", "4G", "500M", "64000", "1T", "300G", "0G", "4g", "4GB"]),
     "reservation": st.sampled_from(["", "maint", "no-such-reservation", "a b"]),
+    "account": st.sampled_from(["", "proj1", "moss", "-A", "a b", "x" * 70]),
+    "qos": st.sampled_from(["", "normal", "short", "--qos=x", "q;q"]),
+    "gpu_type": st.sampled_from(["", "any", "V100-SXM2-32GB", "h100", "{type}"]),
     "default_url": st.sampled_from(["", "/lab", "/tree", "/lab/tree/x.ipynb", "https://x", "lab"]),
     "root_dir": st.sampled_from(["", "~/", "/tmp", "~/project one", "relative", "~root"]),
     "environment_id": st.sampled_from(["", "default", "py312"]),
@@ -237,6 +240,9 @@ def valid_option_sets(draw, json_values: bool = True, gpus: bool | None = None):
         "environment_id": None,
         "environment_path": None,
         "environment_modules": None,
+        "account": None,
+        "qos": None,
+        "gpu_type": None,
     }
 
     def number(value: int):
@@ -277,9 +283,7 @@ def valid_option_sets(draw, json_values: bool = True, gpus: bool | None = None):
         )
         expected["memory_mb"] = megabytes
         sent["memory"] = padded(_memory_text(draw, megabytes))
-    if draw(st.booleans()):
-        expected["reservation"] = draw(st.from_regex(r"[A-Za-z0-9_.-]{1,64}", fullmatch=True))
-        sent["reservation"] = expected["reservation"]
+    # No reservation: one must exist and be open to the user (test_reservations.py).
     if draw(st.booleans()):
         url = draw(
             st.from_regex(
@@ -440,9 +444,20 @@ def check_script(script: str, sent: dict, baseline: str) -> None:
         expected.append("--mem")
     if reservation:
         expected.append("--reservation")
-    expected += ["--chdir", "--output", "--no-requeue"]
+    expected += ["--chdir", "--output"]
+    if "--open-mode" in names:
+        # The default output plan appends to the file the job moves (slurm/script.py).
+        assert values["--open-mode"] == "append", values
+        expected.append("--open-mode")
+    expected.append("--no-requeue")
     options = (_given(sent, "options") or "").split()
     expected += [w.split("=", 1)[0] for w in options]
+    # The account and QOS come last: sbatch keeps the last value given.
+    account, qos = _given(sent, "account"), _given(sent, "qos")
+    if account:
+        expected.append("--account")
+    if qos:
+        expected.append("--qos")
     if "--comment" in names:
         # The hub marks each job until its server reports its port.
         assert names[names.index("--comment") - 1] == "--no-requeue", names
@@ -462,6 +477,10 @@ def check_script(script: str, sent: dict, baseline: str) -> None:
         assert values["--mem"] == expected_memory(memory), values
     if reservation:
         assert values["--reservation"] == reservation, values
+    if account:
+        assert directives[-2 if qos else -1] == f"#SBATCH --account={account}", directives
+    if qos:
+        assert directives[-1] == f"#SBATCH --qos={qos}", directives
     for word in options:
         assert f"#SBATCH {word}" in directives, (word, directives)
 

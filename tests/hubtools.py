@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import re
 import secrets
 import shutil
@@ -59,6 +60,17 @@ PARTITIONS = {
 }
 
 
+#: dev/cluster-up.sh's partition of three GPU types (node3, node5), the type chosen.
+GPUMIX_PARTITION = {
+    **PARTITIONS["gpu"],
+    "description": "Mixed GPUs",
+    "gpu": "gpu:{type}:{}",
+    "max_ngpus": 3,
+    "max_nprocs": 32,
+    "max_runtime": 2 * 3600,
+}
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -73,6 +85,20 @@ def job_info(job_id: str) -> dict[str, str]:
     """``scontrol show job`` fields of a job."""
     out = slurm("scontrol", "show", "job", str(job_id), "--oneliner")
     return dict(re.findall(r"(\w+)=(\S*)", out))
+
+
+def job_output_path(job_id: str) -> Path:
+    """Where a job's output is now: in its owner's state folder once the job has moved
+    it there (the default ``job_output``), else where Slurm put it (``StdOut``)."""
+    info = job_info(job_id)
+    owner = info["UserId"].split("(", 1)[0]
+    moved = Path(pwd.getpwnam(owner).pw_dir) / ".local/state/jupyterhub_moss" / f"{job_id}.log"
+    return moved if moved.exists() else Path(info["StdOut"])
+
+
+def job_output(job_id: str) -> str:
+    """The text of a job's output (see :func:`job_output_path`)."""
+    return job_output_path(job_id).read_text(errors="replace")
 
 
 def ended_job_info(job_id: str, timeout: float = 30) -> dict[str, str]:
@@ -92,6 +118,31 @@ def active_jobs(user: str) -> list[str]:
     """Ids of the user's jobs that are pending or running."""
     out = slurm("squeue", "-h", "-u", user, "-t", "PENDING,RUNNING,CONFIGURING", "-o", "%i")
     return out.split()
+
+
+@contextmanager
+def node4_reservation(user: str, prefix: str = "moss-test"):
+    """A reservation of node4 (partitions long and debug) for ``user`` alone, from
+    now on for 10 minutes (created even if a job runs there); deleted afterwards."""
+    name = f"{prefix}-{secrets.token_hex(3)}"
+    slurm(
+        "scontrol", "create", "reservation", f"ReservationName={name}", f"Users={user}",
+        "Nodes=node4", "StartTime=now", "Duration=10", "Flags=IGNORE_JOBS",
+    )  # fmt: skip
+    try:
+        yield name
+    finally:
+        # A job that is still ending keeps the reservation busy for a moment.
+        deadline = time.time() + 30
+        while True:
+            done = subprocess.run(
+                ["scontrol", "delete", f"ReservationName={name}"], capture_output=True, text=True
+            )
+            if done.returncode == 0 or time.time() > deadline:
+                break
+            slurm("scancel", "-u", user, check=False)
+            time.sleep(1)
+        assert done.returncode == 0, done.stderr
 
 
 def block_partition(partition: str = "cpu", nodes: int = 2, user: str = "moss16", minutes=10):
@@ -324,12 +375,12 @@ class Hub:
         r.raise_for_status()
         return r.json()
 
-    def login(self, user: str) -> httpx.Client:
+    def login(self, user: str, password: str = PASSWORD) -> httpx.Client:
         client = httpx.Client(base_url=self.url, follow_redirects=True, timeout=60)
         client.get("/hub/login")
         r = client.post(
             "/hub/login",
-            data={"username": user, "password": PASSWORD, "_xsrf": client.cookies.get("_xsrf")},
+            data={"username": user, "password": password, "_xsrf": client.cookies.get("_xsrf")},
             follow_redirects=False,
         )
         assert r.status_code == 302, f"login of {user} failed: {r.status_code} {r.text[:300]}"

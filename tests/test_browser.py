@@ -77,7 +77,8 @@ def open_spawn_page(browser, hub, user, *, scheme="light", viewport=None, path="
     page.click("#login_submit")
     page.wait_for_load_state()
     page.goto(hub.url + path)
-    page.wait_for_selector("#moss-form[data-moss-ready=true]")
+    if path.startswith("/hub/spawn"):
+        page.wait_for_selector("#moss-form[data-moss-ready=true]")
     page.moss_errors = errors
     return page
 

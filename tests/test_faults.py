@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from hubtools import active_jobs, block_partition, job_info, slurm, wait_for_job
+from hubtools import active_jobs, block_partition, job_info, job_output, slurm, wait_for_job
 
 pytestmark = pytest.mark.cluster
 
@@ -225,7 +225,7 @@ def test_taken_port_is_replaced_by_a_free_one(hub_factory):
         info = job_info(job_id)
         assert info["Comment"].startswith("moss:port=")
         assert info["Comment"] != f"moss:port={port}"
-        output = Path(info["StdOut"]).read_text()
+        output = job_output(job_id)
         assert f"port {port} is taken on" in output
         client = hub.login(user)
         assert hub.server_status(client, user).status_code == 200

@@ -11,6 +11,7 @@ from types import SimpleNamespace
 
 from test_partitions import SEED, SINFO
 
+from jupyterhub_moss.facts import UserFacts
 from jupyterhub_moss.form import render_options_form
 from jupyterhub_moss.partitions import merge_partitions, validate_partitions
 from jupyterhub_moss.slurm.sinfo import SinfoSnapshot, parse_sinfo
@@ -40,6 +41,17 @@ class FormSpawner:
         snap = self.snapshot
         resources = snap.partitions if (snap.ok or snap.partitions) else None
         return merge_partitions(validate_partitions(self.partitions), resources, snap.error)
+
+    async def user_facts(self, partitions):
+        # A cluster without slurmdbd or reservations.
+        return UserFacts(
+            user="moss01",
+            accounting=False,
+            accounts=None,
+            partitions=None,
+            reservations=None,
+            groups=frozenset(),
+        )
 
 
 def page_data(html: str) -> dict:
@@ -109,3 +121,46 @@ def test_text_from_slurm_renders_as_text():
     # The page's data still parses; the admin's limits keep the partitions usable.
     data = page_data(html)
     assert [p["available"] for p in data["partitions"]] == [True, True, True]
+
+
+def with_launches(spawner, *histories):
+    """The user's spawners' stored launches, as the hub's database holds them."""
+    spawner.user = SimpleNamespace(
+        name="moss01",
+        orm_user=SimpleNamespace(
+            orm_spawners=[SimpleNamespace(state={"moss_launches": h}) for h in histories]
+        ),
+    )
+    spawner.name = ""
+    return spawner
+
+
+def test_start_again_offers_the_last_three_distinct_launches_as_links():
+    launches = [
+        {"options": {"partition": "cpu", "nprocs": 4, "runtime": "02:00:00"}, "time": 40},
+        {"options": {"partition": "long", "nprocs": 2, "runtime": "05:00:00"}, "time": 30},
+        {"options": {"partition": "cpu", "nprocs": 4, "runtime": "02:00:00"}, "time": 20},
+    ]
+    named = [{"options": {"partition": "cpu", "nprocs": 1, "runtime": "01:00:00"}, "time": 35}]
+    old = [{"options": {"partition": "cpu", "nprocs": 28, "runtime": "03:00:00"}, "time": 1}]
+    html = render(with_launches(FormSpawner(SEED, snapshot()), launches, named, old))
+    links = re.findall(
+        r'<a class="btn btn-sm btn-outline-primary" href="([^"]+)">([^<]+)</a>', html
+    )
+    assert [label for _, label in links] == [
+        "cpu · 4 cores · 2 h",
+        "cpu · 1 core · 1 h",
+        "long · 2 cores · 5 h",
+    ]
+    assert links[0][0] == (
+        "/hub/spawn/moss01?opt-partition=cpu&amp;opt-nprocs=4&amp;opt-runtime=02%3A00%3A00"
+    )
+
+
+def test_a_preset_no_longer_valid_is_disabled_with_the_reason():
+    launches = [{"options": {"partition": "cpu", "nprocs": 64, "runtime": "01:00:00"}, "time": 9}]
+    html = render(with_launches(FormSpawner(SEED, snapshot()), launches))
+    assert "moss-preset-1-why" in html
+    assert re.search(r"<button[^>]*disabled[^>]*>cpu · 64 cores · 1 h</button>", html)
+    assert "No longer possible: 64 is out of range: partition &#39;cpu&#39; allows 1 to" in html
+    assert "opt-nprocs=64" not in html

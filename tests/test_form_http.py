@@ -33,7 +33,7 @@ def test_spawn_page_carries_the_partitions(hub):
     assert data["resources_url"] == "/hub/api/moss/resources"
     assert data["state"]["tab"] == "simple"
     # The script and style are served by the hub.
-    for asset in ("moss-form.js", "moss-form.css"):
+    for asset in ("moss-facts.js", "moss-form.js", "moss-estimate.js", "moss-form.css"):
         r = client.get(f"/hub/moss/static/{asset}")
         assert r.status_code == 200 and len(r.content) > 500
 

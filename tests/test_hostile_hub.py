@@ -51,6 +51,9 @@ def recording_hub(tmp_path_factory):
         c.MOSlurmSpawner.exec_prefix = [{str(prefix)!r}, "{{username}}"]
         c.MOSlurmSpawner.allowed_sbatch_options = {ALLOWED!r}
         c.MOSlurmSpawner.allow_user_environments = True
+        # Accounts and QOS are test_accounts.py's: here, every start is billed as
+        # Slurm's defaults say, and the scripts differ only by the options sent.
+        c.MOSlurmSpawner.slurm_accounting = "off"
         """,
     ).start()
     hub.recorded = folder

@@ -9,7 +9,14 @@ import time
 from pathlib import Path
 
 import pytest
-from hubtools import active_jobs, ended_job_info, job_info, shared_folder, write_script
+from hubtools import (
+    active_jobs,
+    ended_job_info,
+    job_info,
+    job_output_path,
+    shared_folder,
+    write_script,
+)
 
 pytestmark = pytest.mark.cluster
 
@@ -125,10 +132,32 @@ def test_job_workdir_is_the_jobs_folder_and_holds_its_output(hub_factory):
         job_id = start(hub, user)["state"]["job_id"]
         info = job_info(job_id)
         assert info["WorkDir"] == str(workdir)
-        output = workdir / f"jupyterhub_moss_{job_id}.log"
-        assert info["StdOut"] == str(output)
+        # The job starts writing in its folder (hidden), then moves the file to the
+        # state folder if it can.
+        assert info["StdOut"] == str(workdir / f".jupyterhub_moss_{job_id}.log")
+        output = job_output_path(job_id)
+        assert output in (Path(info["StdOut"]), state_folder(user) / f"{job_id}.log")
         assert output.stat().st_uid == account.pw_uid
         assert "jupyterhub_moss: server listening on" in output.read_text()
+        assert not (workdir / f"jupyterhub_moss_{job_id}.log").exists()
+        stop(hub, user)
+
+
+def state_folder(user: str) -> Path:
+    return Path(pwd.getpwnam(user).pw_dir) / ".local/state/jupyterhub_moss"
+
+
+def test_an_explicit_job_output_is_sbatchs_own(hub_factory):
+    user = "moss16"
+    account = pwd.getpwnam(user)
+    with shared_folder() as folder:
+        os.chown(folder, account.pw_uid, account.pw_gid)
+        hub = hub_factory(f'c.MOSlurmSpawner.job_output = "{folder}/%u-%j.out"\n')
+        job_id = start(hub, user)["state"]["job_id"]
+        output = folder / f"{user}-{job_id}.out"
+        assert job_info(job_id)["StdOut"] == str(output)
+        assert "jupyterhub_moss: server listening on" in output.read_text()
+        assert not (state_folder(user) / f"{job_id}.log").exists()
         stop(hub, user)
 
 

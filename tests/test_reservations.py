@@ -1,11 +1,10 @@
 """A real Slurm reservation: a user in it runs there, a user not in it is told why."""
 
-import secrets
-import subprocess
-import time
+import json
+import re
 
 import pytest
-from hubtools import active_jobs, job_info, slurm
+from hubtools import active_jobs, job_info, node4_reservation
 
 pytestmark = pytest.mark.cluster
 
@@ -14,29 +13,9 @@ MEMBER, OUTSIDER = "moss07", "moss08"
 
 @pytest.fixture
 def reservation():
-    """A reservation of node4 (partitions long and debug) for MEMBER alone, from now
-    on for 10 minutes; deleted afterwards."""
-    name = f"moss-test-{secrets.token_hex(3)}"
-    slurm(
-        "scontrol", "create", "reservation", f"ReservationName={name}", f"Users={MEMBER}",
-        "Nodes=node4", "StartTime=now", "Duration=10",
-        # Created even if a job already runs on node4.
-        "Flags=IGNORE_JOBS",
-    )  # fmt: skip
-    try:
+    """A reservation of node4 (partitions long and debug) for MEMBER alone."""
+    with node4_reservation(MEMBER) as name:
         yield name
-    finally:
-        # A job that is still ending keeps the reservation busy for a moment.
-        deadline = time.time() + 30
-        while True:
-            done = subprocess.run(
-                ["scontrol", "delete", f"ReservationName={name}"], capture_output=True, text=True
-            )
-            if done.returncode == 0 or time.time() > deadline:
-                break
-            slurm("scancel", "-u", MEMBER, check=False)
-            time.sleep(1)
-        assert done.returncode == 0, done.stderr
 
 
 # The reservation fixture comes first, so that it is deleted after hub_factory has
@@ -58,8 +37,9 @@ def test_a_user_in_the_reservation_runs_in_it_on_its_node(reservation, hub_facto
     assert hub.server_status(client, MEMBER).status_code == 200
 
 
-def test_a_user_outside_the_reservation_is_told_slurms_refusal(reservation, hub_factory):
+def test_a_user_outside_the_reservation_is_refused_before_sbatch(reservation, hub_factory):
     hub = hub_factory()
+    before = hub.metric("jupyterhub_moss_slurm_commands_total", command="sbatch")
     r = hub.api(
         "POST",
         f"/users/{OUTSIDER}/server",
@@ -67,7 +47,8 @@ def test_a_user_outside_the_reservation_is_told_slurms_refusal(reservation, hub_
     )
     assert r.status_code == 400, r.text
     assert r.json()["message"] == (
-        "Slurm refused the job: Batch job submission failed: Access denied to requested reservation"
+        f"reservation: {reservation!r} is not a reservation you may use on partition 'long'; "
+        "none is open to you now"
     )
     assert hub.server_model(OUTSIDER) is None
     assert active_jobs(OUTSIDER) == []
@@ -75,5 +56,17 @@ def test_a_user_outside_the_reservation_is_told_slurms_refusal(reservation, hub_
     client = hub.login(OUTSIDER)
     r = hub.spawn_form(client, {"partition": "long", "reservation": reservation})
     assert r.status_code == 400
-    assert "Access denied to requested reservation" in r.text
+    assert "is not a reservation you may use on partition" in r.text
     assert active_jobs(OUTSIDER) == []
+    assert hub.metric("jupyterhub_moss_slurm_commands_total", command="sbatch") == before
+
+
+def test_only_usable_reservations_are_offered(reservation, hub_factory):
+    hub = hub_factory()
+    for user, expected in ((MEMBER, [reservation]), (OUTSIDER, [])):
+        client = hub.login(user)
+        page = client.get(f"{hub.url}/hub/spawn")
+        data = json.loads(re.search(r'id="moss-data">(.*?)</script>', page.text, re.S).group(1))
+        offered = data["facts"]["reservations"]
+        assert [r["name"] for r in offered.get("long", [])] == expected, user
+        assert "cpu" not in offered  # node4 is in long and debug, not in cpu

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from hubtools import HUB_VENV, free_port, job_info
+from hubtools import HUB_VENV, free_port, job_output
 
 pytestmark = pytest.mark.cluster
 
@@ -101,8 +101,8 @@ def test_another_users_listener_on_the_servers_port_never_gets_the_route(
     assert model["state"]["job_port"] != port
     assert answer.status_code == 200 and "ATTACKER" not in answer.text
     assert answer.json()["version"]
-    job_output = Path(job_info(model["state"]["job_id"])["StdOut"]).read_text()
-    assert f"port {port} answers but its listening socket is not ours" in job_output
+    output = job_output(model["state"]["job_id"])
+    assert f"port {port} answers but its listening socket is not ours" in output
 
 
 def test_the_hubs_own_environment_never_reaches_the_job(hub_factory, shared_folder):

@@ -128,17 +128,18 @@ def test_bad_form_value_is_shown_on_the_form_and_nothing_is_submitted(hub):
     assert active_jobs(user) == []
 
 
-def test_slurm_refusal_reaches_the_user(hub):
-    # Nothing the spawner checks: Slurm itself refuses the job.
+def test_slurm_refusal_reaches_the_user(hub_factory):
+    # Nothing the spawner checks: Slurm itself refuses the job (no node has the feature).
+    hub = hub_factory('c.MOSlurmSpawner.allowed_sbatch_options = {"--constraint": "[a-z]+"}\n')
     user = "moss04"
     r = hub.api(
         "POST",
         f"/users/{user}/server",
-        json={"user_options": {"partition": "cpu", "reservation": "no-such-reservation"}},
+        json={"user_options": {"partition": "cpu", "options": "--constraint=nosuchfeature"}},
     )
     assert r.status_code == 400, r.text
     assert r.json()["message"] == (
-        "Slurm refused the job: Batch job submission failed: Requested reservation is invalid"
+        "Slurm refused the job: Batch job submission failed: Invalid feature specification"
     )
     assert hub.server_model(user) is None
     assert active_jobs(user) == []

@@ -11,6 +11,7 @@ of the hub's environment (its tokens and keys) reaches them or the job.
 from __future__ import annotations
 
 import asyncio
+import html
 import logging
 import os
 import re
@@ -18,11 +19,13 @@ import stat
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from tornado import web
 
 from ..errors import user_error
 from ..slurm.cancels import ALREADY_GONE, shared_cancel_retries
+from ..slurm.output import TAIL_BYTES, Tail, split_tail, tail_argv
 from ..slurm.reasons import describe_pending
 from ..slurm.runner import SlurmCommandError, run_command
 from ..slurm.squeue import SUBMIT_COMMENT, JobStatus, new_marker, parse_squeue, squeue_user_argv
@@ -34,7 +37,7 @@ log = logging.getLogger(__name__)
 
 _JOB_ID = re.compile(r"^[0-9]+\Z")
 #: The most of a job's output file the hub reads, from its end.
-OUTPUT_TAIL_BYTES = 64 * 1024
+OUTPUT_TAIL_BYTES = TAIL_BYTES
 #: Lines and characters of it shown to the user.
 _TAIL_LINES = 20
 _TAIL_CHARS = 4000
@@ -97,6 +100,13 @@ class ServerJob:
     timeout: float
     report: Callable[..., None]
     port_range: tuple[int, int] = (1, 65535)
+    #: job id -> the paths its output may be at, the likeliest first (None or an
+    #: empty list: ask Slurm, ``scontrol show job``'s ``StdOut``)
+    output_paths: Callable[[str], list[str]] | None = None
+    #: the page showing the job's output, linked from progress and failure messages
+    log_url: str | None = None
+    #: when ``sbatch --test-only`` said such a job would start, before it was submitted
+    estimated_start: datetime | None = None
 
     async def _run_as_user(self, argv, **kwargs):
         return await run_command(self.as_user(argv), env=self.env, **kwargs)
@@ -186,7 +196,7 @@ class ServerJob:
             elif not ok:
                 if unreachable_since is None:
                     unreachable_since = time.monotonic()
-                self.report(
+                self._say(
                     f"The Slurm scheduler is not answering ({watcher.last_error}); still trying"
                 )
             else:
@@ -203,15 +213,28 @@ class ServerJob:
                 if status is GONE or (status is not None and status.finished):
                     raise await self.failure(job_id, status)
                 if status is not None and status.waiting:
-                    self.report(describe_pending(status.reason, status.start_time), 30)
+                    self._say(
+                        describe_pending(status.reason, status.start_time, self.estimated_start),
+                        30,
+                    )
                 elif status is not None and status.running:
                     if status.port and status.node:
                         return status.node, self._checked_port(job_id, status.port)
-                    self.report(f"Job {job_id} running on {status.node}: starting Jupyter", 60)
+                    self._say(f"Job {job_id} running on {status.node}: starting Jupyter", 60)
                 elif status is not None:
-                    self.report(f"Job {job_id} is {status.state.lower()}", 40)
+                    self._say(f"Job {job_id} is {status.state.lower()}", 40)
             if time.monotonic() > deadline:
                 raise self.timed_out(job_id, status, unreachable_since, start_timeout)
+
+    def _say(self, message: str, progress: int | None = None) -> None:
+        """A progress message; on the pending page, with a link to the job's output."""
+        if not self.log_url:
+            self.report(message, progress)
+            return
+        link = (
+            f'<a href="{html.escape(self.log_url)}" target="_blank" rel="noopener">Job output</a>'
+        )
+        self.report(message, progress, html=f"{html.escape(message)} · {link}")
 
     def _checked_port(self, job_id: str, port: int) -> int:
         low, high = self.port_range
@@ -260,17 +283,30 @@ class ServerJob:
             message = said[-1][len(_JOB_SAYS) :].strip() + "\n" + message
         if tail:
             message += "\nLast lines of the job's output:\n" + tail
-        return user_error(message, reason="job_ended", status_code=500)
+        html_message = None
+        if self.log_url:
+            html_message = (
+                "<br>".join(html.escape(line) for line in message.split("\n"))
+                + f'<br><a href="{html.escape(self.log_url)}">Job output</a>'
+            )
+        return user_error(message, reason="job_ended", status_code=500, html_message=html_message)
 
     # -- output ---------------------------------------------------------------
 
     async def output_tail(self, job_id: str) -> tuple[str, str | None]:
-        """The last lines of the job's output file, read as the user, and its exit code.
+        """The last lines of the job's output (at most ``_TAIL_LINES`` lines,
+        ``_TAIL_CHARS`` characters), read as the user, and its exit code."""
+        stdout, exit_code = await self._job_files(job_id)
+        tail = await self.read_output(job_id, stdout=stdout or "")
+        if tail is None:
+            return "", exit_code
+        lines = tail.lines
+        while lines and not lines[-1].strip():
+            lines = lines[:-1]
+        return "\n".join(lines[-_TAIL_LINES:])[-_TAIL_CHARS:], exit_code
 
-        Reads at most :data:`OUTPUT_TAIL_BYTES` from the file's end, and nothing
-        from a path that is not a regular file (a user may replace the file by a
-        link to ``/dev/zero`` or a pipe).
-        """
+    async def _job_files(self, job_id: str) -> tuple[str | None, str | None]:
+        """``StdOut`` and ``ExitCode`` of ``scontrol show job`` (None when unknown)."""
         try:
             result = await run_command(
                 [self.slurm("scontrol"), "--local", "show", "job", job_id, "--oneliner"],
@@ -279,25 +315,66 @@ class ServerJob:
             )
         except SlurmCommandError as e:
             log.warning("Could not look up job %s: %s", job_id, e)
-            return "", None
+            return None, None
         line = result.stdout.replace("\n", " ")
         path = _last_field(line, "StdOut")
         exit_code = _last_field(line, "ExitCode")
         if exit_code is not None and not re.fullmatch(r"[0-9]+:[0-9]+", exit_code):
             exit_code = None
-        if not path or not path.startswith("/") or not _may_be_regular_file(path):
-            return "", exit_code
+        return path, exit_code
+
+    async def read_output(self, job_id: str, stdout: str | None = None) -> Tail | None:
+        """The end of the job's output, read as the user from the first of its paths
+        that exists; None if none could be read.
+
+        The paths are ``output_paths(job_id)``; ``stdout`` (Slurm's ``StdOut``, asked
+        for here when no path is known and ``stdout`` is None) is tried last. Reads at
+        most :data:`OUTPUT_TAIL_BYTES` from a file's end, and nothing from a path that
+        is not a regular file (a user may replace the file by a link to
+        ``/dev/zero`` or a pipe).
+        """
+        paths = list(self.output_paths(job_id)) if self.output_paths is not None else []
+        if not paths and stdout is None:
+            stdout, _ = await self._job_files(job_id)
+        if stdout and stdout not in paths:
+            paths.append(stdout)
+        # The job may move its output between two reads: the first path is tried again.
+        for path in (paths + paths[:1]) if len(paths) > 1 else paths:
+            tail = await self._tail(job_id, path)
+            if tail is not None:
+                return tail
+        return None
+
+    async def _tail(self, job_id: str, path: str) -> Tail | None:
         try:
-            tail = await self._run_as_user(
-                ["tail", "-c", str(OUTPUT_TAIL_BYTES), "--", path],
+            argv = tail_argv(path, OUTPUT_TAIL_BYTES)
+        except ValueError:
+            return None
+        if not _may_be_regular_file(path):
+            return None
+        try:
+            result = await self._run_as_user(
+                argv,
                 timeout=10,
                 max_output=OUTPUT_TAIL_BYTES + 1,
+                check=False,
+                decode_errors="surrogateescape",
             )
         except SlurmCommandError as e:
             log.warning("Could not read the output of job %s: %s", job_id, e)
-            return "", exit_code
-        lines = tail.stdout.strip().splitlines()[-_TAIL_LINES:]
-        return "\n".join(lines)[-_TAIL_CHARS:], exit_code
+            return None
+        if result.returncode != 0:
+            # No such file is the usual answer for all but one of the paths.
+            missing = "No such file" in result.stderr
+            log.log(
+                logging.DEBUG if missing else logging.WARNING,
+                "Could not read the output of job %s at %s: %s",
+                job_id,
+                path,
+                result.stderr.strip()[:300],
+            )
+            return None
+        return split_tail(result.stdout.encode("utf-8", "surrogateescape"), OUTPUT_TAIL_BYTES)
 
     # -- cancel ---------------------------------------------------------------
 

@@ -137,8 +137,12 @@ async def run_command(
     check: bool = True,
     env: dict[str, str] | None = None,
     max_output: int = MAX_OUTPUT,
+    decode_errors: str = "replace",
 ) -> CommandResult:
     """Run ``argv`` (a list of strings) and return its output.
+
+    ``decode_errors="surrogateescape"`` keeps bytes that are not UTF-8 recoverable
+    (``stdout.encode("utf-8", "surrogateescape")``).
 
     With ``check`` (the default), a non-zero exit status raises
     :class:`SlurmCommandError` carrying Slurm's message. A timeout always raises,
@@ -189,7 +193,7 @@ async def run_command(
     result = CommandResult(
         tuple(argv),
         proc.returncode,
-        out.decode("utf-8", "replace"),
+        out.decode("utf-8", decode_errors),
         err.decode("utf-8", "replace"),
         seconds,
     )

@@ -26,7 +26,7 @@ from __future__ import annotations
 import re
 import secrets
 
-from .squeue import JobStatus, none_if_empty, parse_time
+from .squeue import JobStatus, none_if_empty, parse_aware_time, parse_time
 
 __all__ = ["AMBIGUOUS", "parse_show_jobs", "show_jobs_argv", "show_jobs_input"]
 
@@ -36,8 +36,8 @@ AMBIGUOUS = "ambiguous"
 _NOT_FOUND = "Invalid job id specified"
 # Fields read from a record, each required to appear exactly once ...
 _REQUIRED = ("JobName", "UserId", "JobState", "Reason", "StartTime")
-# ... or at most once.
-_OPTIONAL = ("BatchHost", "Comment")
+# ... or at most once (the details shown on the home page: absent, they are unknown).
+_OPTIONAL = ("BatchHost", "Comment", "EndTime", "Partition", "NumCPUs", "TresPerNode")
 _USER = re.compile(r"([A-Za-z0-9_][A-Za-z0-9_.@-]*)\(([0-9]+)\)\Z")
 
 
@@ -105,7 +105,25 @@ def _parse_record(job_id: str, part: str) -> JobStatus | str | None:
         start_time=parse_time(_field(record, "StartTime") or ""),
         comment=(_field(record, "Comment") or "").strip(),
         user=user.group(1),
+        end_time=parse_aware_time(_field(record, "EndTime") or ""),
+        partition=_word(_field(record, "Partition")),
+        cpus=_count(_field(record, "NumCPUs")),
+        gres=_word(_field(record, "TresPerNode")),
     )
+
+
+def _word(value: str | None) -> str | None:
+    """A name-like value (partition, TRES list), None if empty or unset."""
+    value = none_if_empty(value or "")
+    if value is None or not re.fullmatch(r"[A-Za-z0-9_.:,=/+@()-]{1,200}", value):
+        return None
+    return value
+
+
+def _count(value: str | None) -> int | None:
+    """``4``, or the lower bound of a pending job's ``4-4``."""
+    match = re.match(r"([0-9]{1,9})(?:-[0-9]{1,9})?\Z", value or "")
+    return int(match.group(1)) if match else None
 
 
 def parse_show_jobs(

@@ -11,6 +11,8 @@ from importlib.resources import files
 import jinja2
 
 from ..environments import JobEnvironment
+from ..gpus import gres_for
+from .output import plan_output
 
 __all__ = [
     "JobRequest",
@@ -44,8 +46,12 @@ class JobRequest:
     gres: str | None = None
     memory: str | None = None
     reservation: str | None = None
+    account: str | None = None
+    qos: str | None = None
     options: tuple[str, ...] = ()  # free-form options the admin allows, "--name=value"
     comment: str | None = None  # the job's comment until its server reports its port
+    output_dir: str | None = None  # the folder the job moves its output into, if any
+    output_keep: int = 0  # the outputs left in output_dir (all if < 1)
 
 
 def build_job_request(
@@ -59,11 +65,13 @@ def build_job_request(
     job_output: str,
     job_workdir: str,
     comment: str | None = None,
+    job_output_keep: int = 5,
 ) -> JobRequest:
     """The job for validated ``options`` (a :class:`~jupyterhub_moss.options.UserOptions`).
 
     ``job_name`` and ``job_workdir`` are format strings with ``{username}``,
-    ``{servername}``, ``{servername_suffix}`` and ``{home}``.
+    ``{servername}``, ``{servername_suffix}`` and ``{home}``; ``job_output`` is
+    planned by :func:`~jupyterhub_moss.slurm.output.plan_output`.
     """
     fields = {
         "username": username,
@@ -71,9 +79,11 @@ def build_job_request(
         "servername_suffix": f"-{servername}" if servername else "",
         "home": home,
     }
-    gres = None
-    if options.ngpus and gpu_template:
-        gres = gpu_template.replace("{}", str(int(options.ngpus)))
+    gres = gres_for(gpu_template, options.ngpus, getattr(options, "gpu_type", None))
+    workdir = job_workdir.format(**fields)
+    output = plan_output(
+        job_output, home=home, username=username, workdir=workdir, keep=job_output_keep
+    )
     return JobRequest(
         name=_JOB_NAME_UNSAFE.sub("_", job_name.format(**fields))[:128],
         partition=options.partition,
@@ -82,8 +92,12 @@ def build_job_request(
         gres=gres,
         memory=options.memory,
         reservation=options.reservation,
-        output=job_output,
-        workdir=job_workdir.format(**fields),
+        account=getattr(options, "account", None),
+        qos=getattr(options, "qos", None),
+        output=output.sbatch_output,
+        output_dir=output.folder,
+        output_keep=output.keep,
+        workdir=workdir,
         options=tuple(options.sbatch_options),
         comment=comment,
     )

@@ -72,6 +72,12 @@ class JobStatus:
     comment: str
     #: the owner's user name (None where the query does not say, e.g. state-only)
     user: str | None = None
+    #: when the job will end at the latest (aware, in the hub's time zone), if known
+    end_time: datetime | None = None
+    #: the partition, the CPUs and the generic resources (``TresPerNode``) it holds
+    partition: str | None = None
+    cpus: int | None = None
+    gres: str | None = None
 
     @property
     def finished(self) -> bool:
@@ -163,6 +169,19 @@ def parse_time(text: str) -> datetime | None:
     try:
         return datetime.fromisoformat(text)
     except ValueError:
+        return None
+
+
+def parse_aware_time(text: str) -> datetime | None:
+    """A time Slurm printed (local time of the machine that ran the command, which is
+    the hub's), as an aware datetime; None for ``Unknown``, ``N/A`` or anything
+    unparsable."""
+    value = parse_time(text)
+    if value is None:
+        return None
+    try:
+        return value.astimezone() if value.tzinfo is None else value
+    except (OverflowError, OSError, ValueError):
         return None
 
 

@@ -14,7 +14,9 @@ the queue: each job is looked up by its id (one ``scontrol`` process for all of
 them, see :mod:`.scontrol`), never by listing the whole job table. On Slurm
 >= 23.02, running servers whose details are known are asked for their state alone
 (``squeue --only-job-state``), the cheapest request there is; any change brings a
-detailed look.
+detailed look, and so does every :data:`DETAILS_EVERY`-th poll of a job, so that a
+changed end time (``scontrol update TimeLimit=``) is seen. Between two detailed
+looks a job keeps the details (end time, partition, CPUs) of the last one.
 
 A failed or timed-out query changes nothing that is known about a job: only a
 successful answer can say that a job has ended. Every job belongs to a user: an
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
 import time
 from collections import Counter
@@ -44,7 +47,7 @@ from .squeue import (
     squeue_states_argv,
 )
 
-__all__ = ["GONE", "JobWatcher", "shared_job_watcher"]
+__all__ = ["DETAILS_EVERY", "GONE", "JobWatcher", "shared_job_watcher"]
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +55,10 @@ log = logging.getLogger(__name__)
 #: keep every poll at the same phase of slurmctld's own periodic work (and of other
 #: hubs' polls), and pay for any collision with it every time.
 PAUSE_JITTER = 0.1
+
+#: A settled job is asked about in detail (not for its state alone) on every this
+#: many polls: its end time may have changed.
+DETAILS_EVERY = 10
 
 #: The status of a job that Slurm, answering, no longer knows (or knows as someone else's).
 GONE = JobStatus(job_id="", state="GONE", node=None, reason=None, start_time=None, comment="")
@@ -67,6 +74,7 @@ class _Watch:
     owner: str | None = None  # the user whose job it must be
     verified: bool = False  # a detailed answer has shown it is the owner's
     foreign_logged: bool = False
+    state_polls: int = 0  # polls answered by its state alone since its last detailed look
 
 
 class JobWatcher:
@@ -349,12 +357,14 @@ class JobWatcher:
 
     def _settled(self, job_id: str) -> bool:
         """A job whose details are known and unlikely to change: its owner checked,
-        running, its server's port reported, nobody in a hurry about it."""
+        running, its server's port reported, nobody in a hurry about it, and not due
+        for its periodic detailed look."""
         entry = self._watches.get(job_id)
         status = self._status.get(job_id)
         return (
             entry is not None
             and entry.verified
+            and entry.state_polls < DETAILS_EVERY - 1
             and not entry.fast
             and job_id not in self._waiting
             and status is not None
@@ -377,13 +387,19 @@ class JobWatcher:
             for job_id in settled:
                 known = self._status[job_id]
                 if states.get(job_id) == known.state:
+                    # The details (end time, partition...) of the last detailed look.
                     result[job_id] = known
+                    self._watches[job_id].state_polls += 1
                 else:
                     details.append(job_id)
         else:
             details += settled
         if details:
             result.update(await self._ask_details(details))
+            for job_id in details:
+                entry = self._watches.get(job_id)
+                if entry is not None:
+                    entry.state_polls = 0
         return result
 
     async def _can_ask_states(self) -> bool:
@@ -418,6 +434,7 @@ class JobWatcher:
             input=show_jobs_input(job_ids, marker),
             timeout=self.timeout,
             check=False,
+            env=_time_env(),
         )
         answers = parse_show_jobs(result.stdout, result.stderr, job_ids, marker)
         statuses: dict[str, JobStatus] = {}
@@ -430,7 +447,7 @@ class JobWatcher:
     async def _ask_squeue(self, job_id: str) -> JobStatus | None:
         marker = new_marker()
         argv = squeue_argv(job_id, marker, self.squeue)
-        result = await self._runner(argv, timeout=self.timeout, check=False)
+        result = await self._runner(argv, timeout=self.timeout, check=False, env=_time_env())
         if result.returncode != 0:
             if "Invalid job id specified" in result.stderr:
                 return None  # squeue's way of saying "no such job"
@@ -462,6 +479,11 @@ class JobWatcher:
     def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
+
+
+def _time_env() -> dict[str, str]:
+    """The hub's environment, with times printed in ISO 8601 whatever the site's default."""
+    return {**os.environ, "SLURM_TIME_FORMAT": "standard"}
 
 
 _watchers: dict[tuple, JobWatcher] = {}

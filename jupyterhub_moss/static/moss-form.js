@@ -112,6 +112,18 @@
     return !row.hidden && !(prefix === "adv" && ownEnvironment());
   }
 
+
+  // ---- Slurm accounts, QOS, GPU types, reservations (moss-facts.js) ---------
+
+  const {
+    renderAccount,
+    renderQos,
+    runtimeCap,
+    gpuTypeChoice,
+    renderGpuTypes,
+    renderReservations,
+  } = window.mossFacts(data.facts || {}, { $, words });
+
   // ---- Simple tab ------------------------------------------------------------
 
   function renderChoices(containerId, name, choices, selected) {
@@ -146,6 +158,7 @@
     const part = partitions.get(simple.partition);
     if (!part) return;
     renderEnvironments("simple", part, simple.environment_id);
+    simple.account = renderAccount("simple", part.name, simple.account);
     renderChoices("moss-simple-nprocs", "nprocs", cpuChoices(part.max_nprocs), simple.nprocs);
     const gpuRow = $("moss-simple-gpu-row");
     if (part.has_gpu) {
@@ -155,7 +168,8 @@
       gpuRow.hidden = true;
       $("moss-simple-ngpus").replaceChildren();
     }
-    renderChoices("moss-simple-runtime", "runtime", runtimeChoices(part.max_runtime), simple.runtime);
+    const cap = runtimeCap(part, simple.account, null);
+    renderChoices("moss-simple-runtime", "runtime", runtimeChoices(cap.max), simple.runtime);
     readSimple();
     setPanelEnabled();
   }
@@ -168,6 +182,7 @@
     simple.ngpus = Number(checkedValue("ngpus", panel) || 0);
     simple.runtime = checkedValue("runtime", panel) || simple.runtime;
     simple.environment_id = $("moss-simple-environment").value || simple.environment_id;
+    simple.account = $("moss-simple-account").value || simple.account;
   }
 
   // ---- Advanced tab ------------------------------------------------------------
@@ -184,6 +199,10 @@
     if (!part) return;
     adv.partition = part.name;
     renderEnvironments("adv", part, adv.environment_id);
+    adv.account = renderAccount("adv", part.name, adv.account);
+    adv.qos = renderQos(part.name, adv.account, adv.qos);
+    adv.gpu_type = renderGpuTypes(part, adv.gpu_type);
+    adv.reservation = renderReservations(part.name, adv.reservation);
     setPanelEnabled();
     $("moss-adv-partition-help").textContent =
       [part.description, part.architecture].filter(Boolean).join(" · ");
@@ -194,17 +213,19 @@
     const ngpus = $("moss-adv-ngpus");
     if (part.has_gpu) {
       ngpus.readOnly = false;
-      setLimit(ngpus, "moss-adv-ngpus-limit", 0, part.max_ngpus, `0 to ${part.max_ngpus} GPUs`);
+      const max = maxGpus(part);
+      setLimit(ngpus, "moss-adv-ngpus-limit", 0, max, `0 to ${max} GPUs`);
     } else {
       ngpus.value = "0";
       ngpus.readOnly = true;
       setLimit(ngpus, "moss-adv-ngpus-limit", 0, 0, "This partition has no GPUs");
     }
 
-    const maxHours = Math.floor(part.max_runtime / 3600);
-    $("moss-adv-hours").max = String(maxHours);
+    const cap = runtimeCap(part, adv.account, adv.qos);
+    $("moss-adv-hours").max = String(Math.floor(cap.max / 3600));
     $("moss-adv-runtime-limit").textContent =
-      `1 min to ${words(part.max_runtime)} (${clock(part.max_runtime)})`;
+      `1 min to ${words(cap.max)} (${clock(cap.max)})` +
+      (cap.max < part.max_runtime ? `: the limit of ${cap.source}` : "");
 
     const memory = $("moss-adv-memory-gb");
     if (part.max_memory_gb) {
@@ -224,15 +245,22 @@
     return ok ? value : null;
   }
 
+  // The most GPUs of the chosen type (any type: the partition's).
+  function maxGpus(part) {
+    const choice = gpuTypeChoice(part, state.advanced.gpu_type);
+    return choice && choice.max_per_job !== null ? choice.max_per_job : part.max_ngpus;
+  }
+
   function checkAdvanced() {
     const adv = state.advanced;
     const part = partitions.get(adv.partition);
     if (!part) return;
+    const cap = runtimeCap(part, adv.account, adv.qos);
     const nprocs = checkNumber($("moss-adv-nprocs"), 1, part.max_nprocs,
       `Choose 1 to ${part.max_nprocs} cores on partition ${part.name}`);
     if (nprocs !== null) adv.nprocs = nprocs;
-    const ngpus = checkNumber($("moss-adv-ngpus"), 0, part.max_ngpus,
-      part.has_gpu ? `Choose 0 to ${part.max_ngpus} GPUs on partition ${part.name}`
+    const ngpus = checkNumber($("moss-adv-ngpus"), 0, maxGpus(part),
+      part.has_gpu ? `Choose 0 to ${maxGpus(part)} GPUs on partition ${part.name}`
         : `Partition ${part.name} has no GPUs`);
     if (ngpus !== null) adv.ngpus = ngpus;
 
@@ -244,8 +272,8 @@
     let message = "";
     if (!Number.isInteger(hours) || !Number.isInteger(minutes) || hours < 0 || minutes < 0 || minutes > 59) {
       message = "Give whole hours and minutes (0 to 59)";
-    } else if (seconds < 60 || seconds > part.max_runtime) {
-      message = `Choose 1 min to ${words(part.max_runtime)} on partition ${part.name}`;
+    } else if (seconds < 60 || seconds > cap.max) {
+      message = `Choose 1 min to ${words(cap.max)} (the limit of ${cap.source})`;
     }
     hoursInput.setCustomValidity(message);
     minutesInput.setCustomValidity(message);
@@ -288,6 +316,9 @@
         } else if (input.name === "environment_id") {
           // Not sent when there is nothing to choose, or the user gives their own.
           disabled = disabled || !environmentUsable(input);
+        } else if (["account", "qos", "gpu_type", "reservation"].includes(input.name)) {
+          // Not sent when hidden: the hub then takes the defaults.
+          disabled = disabled || Boolean(input.closest("[hidden]"));
         }
         input.disabled = disabled;
       });
@@ -301,6 +332,7 @@
     adv.nprocs = simple.nprocs;
     adv.ngpus = simple.ngpus;
     adv.environment_id = simple.environment_id;
+    adv.account = simple.account;
     const seconds = parseClock(simple.runtime) || 3600;
     adv.hours = Math.floor(seconds / 3600);
     adv.minutes = Math.floor((seconds % 3600) / 60);
@@ -319,6 +351,7 @@
     state.simple.nprocs = adv.nprocs;
     state.simple.ngpus = adv.ngpus;
     state.simple.environment_id = adv.environment_id;
+    state.simple.account = adv.account;
     state.simple.runtime = `${adv.hours}:${pad(adv.minutes)}:00`;
     const radio = $("moss-panel-simple").querySelector(
       `input[name="partition"][value="${CSS.escape(part.name)}"]`);
@@ -434,6 +467,10 @@
       state.simple.partition = target.value;
       renderSimple();
       highlightTable();
+    } else if (target.name === "account") {
+      // The run times offered follow the account's QOS.
+      readSimple();
+      renderSimple();
     } else {
       readSimple();
     }
@@ -441,6 +478,16 @@
 
   $("moss-adv-environment").addEventListener("change", (event) => {
     state.advanced.environment_id = event.target.value;
+  });
+  for (const [id, key] of [["moss-adv-account", "account"], ["moss-adv-qos", "qos"],
+    ["moss-adv-gpu-type", "gpu_type"]]) {
+    $(id).addEventListener("change", (event) => {
+      state.advanced[key] = event.target.value === "any" ? null : event.target.value;
+      updateAdvancedLimits();
+    });
+  }
+  $("moss-adv-reservation").addEventListener("change", (event) => {
+    state.advanced.reservation = event.target.value;
   });
   for (const id of ["moss-adv-environment-path", "moss-adv-environment-modules"]) {
     if ($(id)) $(id).addEventListener("input", setPanelEnabled);

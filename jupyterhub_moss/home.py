@@ -1,0 +1,115 @@
+"""The home page's view of each server's job: ``GET {hub}/api/moss/servers``.
+
+For the logged-in user, their own servers only (the default one and the named
+ones), each with what the hub already knows of its job: the spawner's state and
+the shared watcher's last answer. A view makes no Slurm call::
+
+    {"now": "2026-12-03T16:05:00+01:00",
+     "servers": {"": {"job_id": "123", "state": "RUNNING", "partition": "cpu",
+                      "cpus": 4, "gpus": 0, "node": "node2",
+                      "end": "2026-12-03T17:00:00+01:00",
+                      "log_url": "/hub/moss/log/alice"},
+                 "gpu-work": {...}}}
+
+The page's script (``static/moss-home.js``, loaded by ``templates/moss_home.html``)
+words it: "cpu · 4 cores · node2 · ends at 17:00, in 55 min".
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+from jupyterhub.apihandlers.base import APIHandler
+from tornado import web
+
+from .jobstate import gpu_count, iso, log_url, output_from_state, parse_end
+
+__all__ = ["ServersHandler", "server_view", "servers_view"]
+
+#: States in which a job holds its node and has an end time.
+_ON_NODE = frozenset({"RUNNING", "CONFIGURING", "COMPLETING", "SUSPENDED"})
+
+
+def server_view(spawner, status, log_url: str) -> dict:
+    """One server's entry: ``spawner`` (a MOSlurmSpawner, or JupyterHub's stored
+    record of a server that is not running), the watcher's last status of its job
+    (None if unknown) and the page of its output."""
+    job_id = getattr(spawner, "job_id", None)
+    if not job_id:
+        status = None
+    gone = status is not None and status.state == "GONE"
+    known = status if status is not None and not gone else None
+    state = status.state if status is not None else None
+    partition = (known.partition if known else None) or getattr(spawner, "job_partition", None)
+    cpus = (known.cpus if known else None) or getattr(spawner, "job_cpus", None)
+    gres = (known.gres if known else None) or getattr(spawner, "job_gres", None)
+    end = known.end_time if known and known.end_time else None
+    if end is None and job_id:
+        end = parse_end(getattr(spawner, "job_end", None))
+    stored_node = getattr(spawner, "job_node", None)
+    on_node = bool(job_id) and (state in _ON_NODE or (state is None and bool(stored_node)))
+    node = ((known.node if known else None) or stored_node) if on_node else None
+    has_output = bool(job_id or getattr(spawner, "job_output_of", None))
+    return {
+        "job_id": job_id or None,
+        "state": state,
+        "partition": partition if job_id else None,
+        "cpus": cpus if job_id else None,
+        "gpus": gpu_count(gres) if job_id else None,
+        "node": node,
+        "end": iso(end) if end is not None and on_node else None,
+        "log_url": log_url if has_output else None,
+    }
+
+
+class _Stopped:
+    """A server that is not running, from the state JupyterHub stored for it."""
+
+    job_id = None
+
+    def __init__(self, state):
+        self.job_output_of = output_from_state(state or {})[0]
+
+
+def servers_view(spawners, status_of, log_url_of, now: datetime | None = None) -> dict:
+    """The whole answer: ``spawners`` maps server names to spawners (or to stored
+    records), ``status_of(spawner)`` gives the watcher's last status of its job (None
+    if unknown), ``log_url_of(name)`` the page of a server's output."""
+    if now is None:
+        now = datetime.now(timezone.utc)
+    servers = {}
+    for name, spawner in spawners.items():
+        if not hasattr(spawner, "job_log_url"):
+            spawner = _Stopped(getattr(spawner, "state", None))
+        servers[name] = server_view(spawner, status_of(spawner), log_url_of(name))
+    return {"now": iso(now), "servers": servers}
+
+
+def _watcher_status(spawner):
+    job_id = getattr(spawner, "job_id", None)
+    if not job_id or not hasattr(spawner, "_watcher"):
+        return None
+    return spawner._watcher().status(job_id)
+
+
+class ServersHandler(APIHandler):
+    """The logged-in user's servers and their jobs (no Slurm call)."""
+
+    async def get(self):
+        user = self.current_user
+        if user is None or getattr(user, "kind", None) != "user":
+            raise web.HTTPError(403, "Only logged-in users can see their servers")
+        if not self.has_scope(f"read:servers!user={user.name}"):
+            raise web.HTTPError(403, "This token may not read the user's servers")
+        if not hasattr(user.spawner, "job_log_url"):
+            raise web.HTTPError(404, "The hub's spawner is not MOSlurmSpawner")
+        # Running servers are spawners; the others, JupyterHub's stored records.
+        spawners = {spawner.name: spawner for spawner in user.all_spawners()}
+        hub_url = self.hub.base_url
+        view = servers_view(
+            spawners, _watcher_status, lambda name: log_url(hub_url, user.name, name)
+        )
+        self.set_header("Content-Type", "application/json")
+        self.set_header("Cache-Control", "no-store")
+        self.write(json.dumps(view))

@@ -6,6 +6,7 @@
 #   bench/run.sh --window 20     # shorter measuring windows
 #   bench/run.sh --controller    # slurmctld's time per minute with a big queue (bench/controller.py)
 #   bench/run.sh --controller-slurm24   # the same on Slurm 24.11, in its chroot (dev/slurm24-up.sh)
+#   bench/run.sh --pageview      # a spawn page view's render time and Slurm calls (bench/pageview.py)
 #
 # Not part of the test suite.
 set -euo pipefail
@@ -36,6 +37,13 @@ fi
 
 MOSS_HUB_VERSIONS="jh6=6.1.1" "$repo/dev/setup.sh"
 "$repo/dev/cancel-leftovers.sh"
+
+if [ "${1:-}" = --pageview ]; then
+    shift
+    export PATH="$MOSS_DEV_ROOT/node/node_modules/.bin:$PATH"
+    cd "$repo"
+    exec "$MOSS_DEV_ROOT/jh6/bin/python" bench/pageview.py "$@"
+fi
 
 if ! command -v wrk >/dev/null 2>&1; then
     apt-get update -qq

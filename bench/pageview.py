@@ -136,9 +136,10 @@ def main() -> None:
         "",
         f"Median render time, after / before: {after / before:.2f} "
         f"(+{after - before:.1f} ms a view). The first view of a user (caches cold for",
-        "that user) runs the commands the last column counts (the average over the users): its associations and",
-        "default account (`sacctmgr`, 5 min), and for the first user of the hub the",
-        "QOS table, the partitions, the reservations, the configuration and `sinfo`.",
+        "that user) runs the commands the last column counts (the average over the",
+        "users): its associations and default account (`sacctmgr`, 5 min), and for the",
+        "first user of the hub",
+        "the QOS table, the partitions, the reservations, the configuration and `sinfo`.",
     ]
     text = "\n".join(lines)
     print(text)

@@ -438,3 +438,38 @@ def test_end_in_state_is_iso_with_offset():
     status = JobStatus("1", "RUNNING", "n", None, None, "", end_time=end)
     text = details_from_status(status)["job_end"]
     assert text.startswith("2026-12-03T17:00:00") and text[19] in "+-Z"
+
+
+async def test_detailed_looks_come_together_so_each_poll_stays_one_process(tmp_path, slurm_2411):
+    """Jobs that settled at different times get their periodic detailed look in the
+    same poll: a poll never runs squeue --only-job-state and scontrol both."""
+    (tmp_path / "jobs").write_text(
+        "7|RUNNING|node1|2026-12-03T17:00:00|cpu|4||moss:port=4000\n"
+        "8|RUNNING|node2|2026-12-03T18:00:00|cpu|2||moss:port=4001\n"
+    )
+    watcher = JobWatcher(
+        squeue=slurm_2411,
+        scontrol=str(tmp_path / "scontrol"),
+        interval=60,
+        fast_interval=0.05,
+        timeout=5,
+    )
+    watcher.watch("7", owner="moss01")
+    for _ in range(4):  # job 7 settles, and is asked for its state alone a few times
+        assert await watcher.refresh()
+    watcher.watch("8", owner="moss01")
+    assert await watcher.refresh()  # 8's first look is a detailed one, next to 7's state
+
+    def processes() -> int:
+        squeue = [a for a in argvs(tmp_path, "squeue") if "--version" not in a]
+        return len(squeue) + len(argvs(tmp_path, "scontrol"))
+
+    counts = []
+    for _ in range(3 * DETAILS_EVERY):
+        before = processes()
+        assert await watcher.refresh()
+        counts.append(processes() - before)
+    assert counts == [1] * len(counts), counts
+    # Both were still looked at in detail now and then.
+    assert len(argvs(tmp_path, "scontrol")) >= 3
+    watcher.stop()

@@ -56,8 +56,8 @@ log = logging.getLogger(__name__)
 #: hubs' polls), and pay for any collision with it every time.
 PAUSE_JITTER = 0.1
 
-#: A settled job is asked about in detail (not for its state alone) on every this
-#: many polls: its end time may have changed.
+#: Settled jobs are asked about in detail (not for their state alone) on every this
+#: many polls, all in the same poll (one process still): an end time may have changed.
 DETAILS_EVERY = 10
 
 #: The status of a job that Slurm, answering, no longer knows (or knows as someone else's).
@@ -74,7 +74,6 @@ class _Watch:
     owner: str | None = None  # the user whose job it must be
     verified: bool = False  # a detailed answer has shown it is the owner's
     foreign_logged: bool = False
-    state_polls: int = 0  # polls answered by its state alone since its last detailed look
 
 
 class JobWatcher:
@@ -96,6 +95,7 @@ class JobWatcher:
         self.scontrol = scontrol
         #: whether this Slurm answers ``squeue --only-job-state`` (None: not asked yet)
         self._states_supported: bool | None = None
+        self._state_polls = 0  # polls answered by states alone since all were looked at in detail
         self.interval = interval
         self.fast_interval = fast_interval
         self.start_interval = fast_interval if start_interval is None else start_interval
@@ -364,7 +364,6 @@ class JobWatcher:
         return (
             entry is not None
             and entry.verified
-            and entry.state_polls < DETAILS_EVERY - 1
             and not entry.fast
             and job_id not in self._waiting
             and status is not None
@@ -379,27 +378,28 @@ class JobWatcher:
         Settled jobs are asked for their state alone where Slurm can (>= 23.02); a
         job whose state is not what it was is then asked about in detail.
         """
-        settled = [j for j in job_ids if self._settled(j)]
+        # Every DETAILS_EVERY-th poll looks at all jobs in detail, together: jobs that
+        # settled at different times never make a poll run two processes.
+        due = self._state_polls >= DETAILS_EVERY - 1
+        settled = [] if due else [j for j in job_ids if self._settled(j)]
         details = [j for j in job_ids if j not in settled]
         result: dict[str, JobStatus] = {}
         if settled and await self._can_ask_states():
             states = await self._ask_states(settled)
+            self._state_polls += 1
             for job_id in settled:
                 known = self._status[job_id]
                 if states.get(job_id) == known.state:
                     # The details (end time, partition...) of the last detailed look.
                     result[job_id] = known
-                    self._watches[job_id].state_polls += 1
                 else:
                     details.append(job_id)
         else:
             details += settled
         if details:
             result.update(await self._ask_details(details))
-            for job_id in details:
-                entry = self._watches.get(job_id)
-                if entry is not None:
-                    entry.state_polls = 0
+        if due:
+            self._state_polls = 0
         return result
 
     async def _can_ask_states(self) -> bool:

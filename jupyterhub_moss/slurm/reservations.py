@@ -17,6 +17,8 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from .clusterinfo import expand_hostlist
+
 __all__ = [
     "Reservation",
     "check_reservation",
@@ -49,8 +51,6 @@ _KNOWN_KEYS = frozenset(
         "State",
     }
 )
-#: The most host names one hostlist may expand to.
-_MAX_HOSTS = 100_000
 #: The most characters of a node list shown in a label.
 _NODES_SHOWN = 40
 
@@ -135,78 +135,12 @@ def _aware(when: datetime) -> datetime:
     return when if when.tzinfo is not None else when.astimezone()
 
 
-def _split_top_level(text: str) -> list[str]:
-    """``a[1-2],b`` -> ``["a[1-2]", "b"]``: commas inside brackets do not split."""
-    items, depth, current = [], 0, []
-    for char in text:
-        if char == "[":
-            depth += 1
-            if depth > 1:
-                raise ValueError(f"nested brackets in hostlist {text[:100]!r}")
-        elif char == "]":
-            depth -= 1
-            if depth < 0:
-                raise ValueError(f"unbalanced brackets in hostlist {text[:100]!r}")
-        if char == "," and depth == 0:
-            items.append("".join(current))
-            current = []
-        else:
-            current.append(char)
-    if depth != 0:
-        raise ValueError(f"unbalanced brackets in hostlist {text[:100]!r}")
-    items.append("".join(current))
-    return [item.strip() for item in items if item.strip()]
-
-
-def _expand_range(spec: str) -> list[str]:
-    """``1-3,07`` -> ``["1", "2", "3", "07"]``; a range keeps its lower bound's width."""
-    numbers: list[str] = []
-    for part in spec.split(","):
-        part = part.strip()
-        low, dash, high = part.partition("-")
-        if not re.fullmatch(r"[0-9]{1,9}", low) or (dash and not re.fullmatch(r"[0-9]{1,9}", high)):
-            raise ValueError(f"bad hostlist range {part[:50]!r}")
-        if not dash:
-            numbers.append(low)
-            continue
-        first, last = int(low), int(high)
-        if last < first:
-            raise ValueError(f"bad hostlist range {part[:50]!r}")
-        if last - first + 1 > _MAX_HOSTS:
-            raise ValueError(f"hostlist range {part[:50]!r} is too large")
-        width = len(low)
-        numbers.extend(f"{n:0{width}d}" for n in range(first, last + 1))
-    return numbers
-
-
-def _expand_hostlist(text: str) -> list[str]:
-    """Slurm's compact host list expanded: ``node[1-2,4],gpu01`` -> node1, node2, node4,
-    gpu01. Several bracket groups in one name multiply (``r[1-2]n[1-2]``).
-
-    Raises ``ValueError`` for a malformed list or one of more than 100,000 hosts.
-    """
-    hosts: list[str] = []
-    for item in _split_top_level(text):
-        names = [""]
-        for literal, brackets in re.findall(r"([^\[\]]*)(?:\[([^\]]*)\])?", item):
-            names = [name + literal for name in names]
-            if brackets:
-                numbers = _expand_range(brackets)
-                if len(names) * len(numbers) > _MAX_HOSTS:
-                    raise ValueError(f"hostlist {text[:100]!r} is too large")
-                names = [name + number for name in names for number in numbers]
-        hosts.extend(names)
-        if len(hosts) > _MAX_HOSTS:
-            raise ValueError(f"hostlist {text[:100]!r} is too large")
-    return hosts
-
-
 def _reservation(fields: dict[str, str]) -> Reservation:
     node_list = fields.get("Nodes", "").strip()
     if node_list in _NULL:
         node_list = ""
     try:
-        nodes = tuple(_expand_hostlist(node_list)) if node_list else ()
+        nodes = tuple(expand_hostlist(node_list)) if node_list else ()
     except ValueError as e:
         log.warning("Reservation %s: nodes not understood: %s", fields["ReservationName"], e)
         nodes = ()

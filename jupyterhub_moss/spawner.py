@@ -35,6 +35,7 @@ from .estimate import estimated_start
 from .facts import SlurmFacts
 from .form import render_options_form
 from .launches import LaunchHistory
+from .metrics import SPAWNS, counted_spawn
 from .migration import PeerSettings
 from .options import (
     UserOptions,
@@ -437,6 +438,10 @@ class MOSlurmSpawner(LaunchHistory, UserChoices, SlurmFacts, SlurmSettings, Peer
         self._job().watch(job_id, fast=True, on_finished=self._job_finished)
 
     async def start(self):
+        with counted_spawn() as counted:
+            return await self._start(counted)
+
+    async def _start(self, counted):
         started = time.monotonic()
         options_raw = self.user_options or {}
         self._starting = True
@@ -446,10 +451,12 @@ class MOSlurmSpawner(LaunchHistory, UserChoices, SlurmFacts, SlurmSettings, Peer
             options = await self.validated_options(options_raw)
             views = await self.partition_views()
             partition = views[options.partition]
+            counted.partition = options.partition
             token = secrets.token_hex(8)
             script = self.batch_script_for(options, partition, token)
             job = self._job()
             job.estimated_start = estimated_start(self._username, options)
+            job.partition = options.partition
             self._report("Submitting the job to Slurm", 10)
             # A task of its own, shielded from a cancelled start(): a job that
             # Slurm accepted is always recorded.
@@ -588,4 +595,8 @@ async def _apply_user_options(spawner, user_options):
     """Check user options however they arrived, before anything is submitted."""
     if not isinstance(spawner, MOSlurmSpawner):  # pragma: no cover - misconfiguration
         return
-    await spawner.validated_options(user_options or {})
+    try:
+        await spawner.validated_options(user_options or {})
+    except Exception:
+        SPAWNS.labels("", "refused").inc()
+        raise

@@ -24,6 +24,7 @@ from datetime import datetime
 from tornado import web
 
 from ..errors import user_error
+from ..metrics import RUNNING_TO_READY, SUBMIT_TO_RUNNING
 from ..slurm.cancels import ALREADY_GONE, shared_cancel_retries
 from ..slurm.output import TAIL_BYTES, Tail, split_tail, tail_argv
 from ..slurm.reasons import describe_pending
@@ -107,6 +108,8 @@ class ServerJob:
     log_url: str | None = None
     #: when ``sbatch --test-only`` said such a job would start, before it was submitted
     estimated_start: datetime | None = None
+    #: the partition's name, the label of the spawn-time metrics
+    partition: str = ""
 
     async def _run_as_user(self, argv, **kwargs):
         return await run_command(self.as_user(argv), env=self.env, **kwargs)
@@ -185,6 +188,8 @@ class ServerJob:
         watcher = self.watcher
         unreachable_since = None
         status = None
+        submitted = time.monotonic()
+        running_since = None
         while True:
             if not is_current() or job_id not in watcher.watched:
                 raise user_error(f"Job {job_id} is no longer followed.", reason="job_forgotten")
@@ -218,8 +223,17 @@ class ServerJob:
                         30,
                     )
                 elif status is not None and status.running:
+                    if running_since is None:
+                        running_since = time.monotonic()
+                        if self.partition:  # a start, not a hub restart catching up
+                            waited = running_since - submitted
+                            SUBMIT_TO_RUNNING.labels(self.partition).observe(waited)
                     if status.port and status.node:
-                        return status.node, self._checked_port(job_id, status.port)
+                        port = self._checked_port(job_id, status.port)
+                        if self.partition:
+                            ready = time.monotonic() - running_since
+                            RUNNING_TO_READY.labels(self.partition).observe(ready)
+                        return status.node, port
                     self._say(f"Job {job_id} running on {status.node}: starting Jupyter", 60)
                 elif status is not None:
                     self._say(f"Job {job_id} is {status.state.lower()}", 40)

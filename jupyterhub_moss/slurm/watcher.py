@@ -34,6 +34,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ..metrics import WATCHER_POLL_DURATION, WATCHER_POLL_JOBS
 from .runner import SlurmCommandError, run_command
 from .scontrol import AMBIGUOUS, parse_show_jobs, show_jobs_argv, show_jobs_input
 from .scontrol import new_marker as new_scontrol_marker
@@ -304,6 +305,8 @@ class JobWatcher:
             return True
         self.calls += 1
         ok = False
+        began = time.monotonic()
+        WATCHER_POLL_JOBS.observe(len(job_ids))
         try:
             statuses = await self._ask(job_ids)
         except (SlurmCommandError, ValueError) as e:
@@ -321,6 +324,7 @@ class JobWatcher:
                 if entry is not None:  # else: forgotten while Slurm answered
                     self._record(job_id, entry, statuses.get(job_id, GONE))
         finished = time.monotonic()
+        WATCHER_POLL_DURATION.observe(finished - began)
         self.last_poll_finished = finished
         if ok:
             self.last_success_finished = finished

@@ -83,6 +83,7 @@ def _check_at_startup(c) -> None:
         if change.new is not MOSlurmSpawner:
             return
         _place_templates(app)
+        app.log.info("jupyterhub_moss %s: MOSlurmSpawner is the spawner", __version__)
         section = c.MOSlurmSpawner
         if "partitions" not in section:
             message = (

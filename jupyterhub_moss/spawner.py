@@ -16,7 +16,6 @@ import secrets
 import time
 
 from jupyterhub.spawner import Spawner
-from sqlalchemy.orm import object_session
 from traitlets import (
     Dict,
     Integer,
@@ -322,7 +321,8 @@ class MOSlurmSpawner(LaunchHistory, UserChoices, SlurmFacts, SlurmSettings, Peer
             return
         try:
             orm_spawner.state = self.get_state()
-            session = object_session(orm_spawner)
+            # The hub's one database session, which holds the orm_spawner too.
+            session = getattr(getattr(self, "user", None), "db", None)
             if session is not None:
                 session.commit()
         except Exception:

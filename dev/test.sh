@@ -13,7 +13,8 @@
 # output: cluster-slurm22.05 (dev/cluster-up.sh), setup, lint, chroot-build-slurm24.11
 # (dev/slurm24-up.sh --build: the chroot, also the container tests' image),
 # pytest-jh6-slurm22.05 (every test), pytest-jh5-slurm22.05 (integration and browser
-# tests), chroot-slurm24.11 (dev/slurm24-up.sh: build what is missing, start the cluster)
+# tests), release-wheel (dev/release-check.sh: the sdist and wheel, and a hub from the
+# wheel at the lowest dependency versions), chroot-slurm24.11 (dev/slurm24-up.sh: build what is missing, start the cluster)
 # and pytest-jh6-slurm24.11 (integration tests). The first phase that fails stops
 # the run, with its exit code.
 set -euo pipefail
@@ -109,6 +110,10 @@ fi
 phase pytest-jh5-slurm22.05 \
     env MOSS_ARTIFACTS="$repo/test-artifacts/jupyterhub5" MOSS_HUB_VENV="$MOSS_DEV_ROOT/jh5" \
     "$MOSS_DEV_ROOT/jh5/bin/python" -m pytest -p no:cacheprovider -m "cluster and not slow"
+
+# The wheel from a clean clone, in a fresh venv at the lowest versions
+# pyproject.toml allows, starting a hub that spawns a real server.
+phase release-wheel "$here/release-check.sh"
 
 if [ "$MOSS_SLURM24" = 0 ]; then
     exit 0

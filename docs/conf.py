@@ -48,6 +48,9 @@ html_static_path: list[str] = []
 html_last_updated_fmt = None
 
 nitpicky = True
+# Settings, options and messages are quoted literally: no curly quotes, and
+# "--mem" must not become an en dash.
+smartquotes = False
 
 # The theme's Open Graph extension would draw social cards with matplotlib: none here.
 ogp_social_cards = {"enable": False}

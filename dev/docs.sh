@@ -4,9 +4,9 @@
 #   dev/docs.sh [OUT]      # OUT defaults to docs/_build/html
 #
 # The first run creates a Python environment at $MOSS_DEV_ROOT/docs with the
-# pinned tools of docs/requirements.txt and this package (autodoc imports it to
-# read its settings' help). Later runs reuse it until docs/requirements.txt
-# changes; the package itself is reinstalled every time (a few seconds).
+# pinned tools of docs/requirements.txt and this package with its dependencies
+# (autodoc imports it to read its settings' help). Later runs reuse it until
+# docs/requirements.txt changes, and take a few seconds.
 #
 # Sphinx runs with -W --keep-going -n: any warning, and any link inside the site
 # that does not resolve (dev/check_doc_links.py), makes this script fail.
@@ -32,22 +32,29 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 PIP_ROOT_USER_ACTION=ignor
 want=$(sha256sum <"$repo/docs/requirements.txt" | cut -c1-16)
 stamp="$venv/.moss-docs-stamp"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-    log "building $venv from docs/requirements.txt"
+    log "building $venv from docs/requirements.txt and jupyterhub_moss"
     rm -rf "$venv"
     mkdir -p "$MOSS_DEV_ROOT"
     /usr/bin/python3 -m venv "$venv"
     "$venv/bin/pip" install -q -U pip
-    "$venv/bin/pip" install -q -r "$repo/docs/requirements.txt"
+    "$venv/bin/pip" install -q -r "$repo/docs/requirements.txt" "$repo"
     echo "$want" >"$stamp"
 fi
 
-log "installing jupyterhub_moss from $repo into $venv"
-"$venv/bin/pip" install -q --force-reinstall --no-deps "$repo"
-# Its dependencies, only when some are missing (pip says so without network).
-if ! "$venv/bin/python" -c "import jupyterhub_moss" >/dev/null 2>&1; then
+# Sphinx imports the package from this checkout (docs/conf.py puts it first on
+# the path); the environment only has to hold its dependencies. Install the
+# checkout again, with them, when they no longer do (pyproject.toml changed).
+if ! PYTHONPATH="$repo" "$venv/bin/python" -c "import jupyterhub_moss" >/dev/null 2>&1; then
+    log "installing jupyterhub_moss from $repo into $venv"
     "$venv/bin/pip" install -q "$repo"
 fi
 
+case "$(realpath -m "$out")" in
+/ | "$repo" | "$repo/docs" | "$HOME")
+    echo "docs.sh: will not build into $out (it is emptied first)" >&2
+    exit 2
+    ;;
+esac
 log "sphinx-build -> $out"
 rm -rf "$out"
 mkdir -p "$out"

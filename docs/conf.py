@@ -34,6 +34,8 @@ myst_heading_anchors = 3
 # Configuration reference: the traits in the order the classes declare them.
 autodoc_member_order = "bysource"
 autodoc_typehints = "none"
+# The page's table of contents lists settings by their own names.
+toc_object_entries_show_parents = "hide"
 
 html_theme = "jupyterhub_sphinx_theme"
 html_title = f"jupyterhub_moss {release}"

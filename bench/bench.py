@@ -2,7 +2,7 @@
 1.3.0), on the same local Slurm cluster, with the same JupyterHub and partitions.
 
 Run it through bench/run.sh (as root), which prepares both Python environments.
-Prints one table of figures and ratios, and writes it to docs/BENCHMARKS.md.
+Prints one table of figures and ratios, and writes it to docs/benchmarks.md.
 Every load is bounded in count and time, on loopback only.
 """
 
@@ -721,7 +721,7 @@ def main():
     parser.add_argument("--spawns", type=int, default=5)
     parser.add_argument("--window", type=int, default=60)
     parser.add_argument("--scale", type=int, nargs="+", default=[2, 4, 8, 16])
-    parser.add_argument("--out", type=Path, default=REPO / "docs" / "BENCHMARKS.md")
+    parser.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks.md")
     parser.add_argument("--only", choices=[OURS, THEIRS])
     args = parser.parse_args()
     assert args.scale[-1] == 16 and 2 in args.scale and 8 in args.scale

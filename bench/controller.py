@@ -346,7 +346,7 @@ def main():
     parser.add_argument("--out", type=Path)
     parser.add_argument(
         "--no-doc", dest="write_doc", action="store_false",
-        help="do not rewrite this Slurm version's section of docs/BENCHMARKS.md",
+        help="do not rewrite this Slurm version's section of docs/benchmarks.md",
     )  # fmt: skip
     args = parser.parse_args()
 

@@ -12,7 +12,7 @@ user), then views the page ``--views`` times per user in turn and reports:
 
 Not part of the test suite. Run as root on the local cluster:
 
-    bench/run.sh --pageview              # writes the pageview section of docs/BENCHMARKS.md
+    bench/run.sh --pageview              # writes the pageview section of docs/benchmarks.md
     bench/run.sh --pageview --views 40
 """
 

@@ -2,7 +2,7 @@
 # Benchmark this project against jupyterhub-moss 10.1.0 (on batchspawner 1.3.0) on the
 # local Slurm cluster, side by side, with the same JupyterHub and partitions. As root.
 #
-#   bench/run.sh                 # everything (about 25 minutes); writes docs/BENCHMARKS.md
+#   bench/run.sh                 # everything (about 25 minutes); writes docs/benchmarks.md
 #   bench/run.sh --window 20     # shorter measuring windows
 #   bench/run.sh --controller    # slurmctld's time per minute with a big queue (bench/controller.py)
 #   bench/run.sh --controller-slurm24   # the same on Slurm 24.11, in its chroot (dev/slurm24-up.sh)

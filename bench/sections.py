@@ -1,11 +1,11 @@
-"""Sections of docs/BENCHMARKS.md that each benchmark rewrites, leaving the rest."""
+"""Sections of docs/benchmarks.md that each benchmark rewrites, leaving the rest."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
-DOC = Path(__file__).resolve().parent.parent / "docs" / "BENCHMARKS.md"
+DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 
 _HEAD = "# Benchmarks\n"
 

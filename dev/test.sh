@@ -10,13 +10,15 @@
 #   MOSS_SLURM24=0 dev/test.sh  # everything but the Slurm 24.11 run
 #
 # Each phase prints "== phase NAME: N s" when it is done, and a summary ends the
-# output: cluster-slurm22.05 (dev/cluster-up.sh), setup, lint, chroot-build-slurm24.11
+# output: cluster-slurm22.05 (dev/cluster-up.sh), setup, lint, docs (dev/docs.sh:
+# the site with warnings as errors, and its links), chroot-build-slurm24.11
 # (dev/slurm24-up.sh --build: the chroot, also the container tests' image),
-# pytest-jh6-slurm22.05 (every test), pytest-jh5-slurm22.05 (integration and browser
-# tests), release-wheel (dev/release-check.sh: the sdist and wheel, and a hub from the
-# wheel at the lowest dependency versions), chroot-slurm24.11 (dev/slurm24-up.sh: build what is missing, start the cluster)
-# and pytest-jh6-slurm24.11 (integration tests). The first phase that fails stops
-# the run, with its exit code.
+# pytest-jh6-slurm22.05 (every test), pytest-jh5-slurm22.05 (integration and
+# browser tests), release-wheel (dev/release-check.sh: the sdist and the wheel,
+# and a hub from the wheel at the lowest dependency versions), chroot-slurm24.11
+# (dev/slurm24-up.sh: build what is missing, start the cluster) and
+# pytest-jh6-slurm24.11 (integration tests). The first phase that fails stops the
+# run, with its exit code.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -88,6 +90,8 @@ export PATH="$MOSS_DEV_ROOT/node/node_modules/.bin:$PATH"
 "$here/cancel-leftovers.sh"
 
 phase lint lint
+# The documentation site, with warnings as errors, and its links inside the site.
+phase docs "$here/docs.sh"
 
 if [ "$MOSS_SLURM24" != 0 ]; then
     # The 24.11 chroot is built first: its Debian 13 tree, with JupyterHub inside, is

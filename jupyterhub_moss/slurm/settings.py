@@ -33,7 +33,8 @@ class SlurmSettings(LoggingConfigurable):
         help="""
         Argument list put in front of ``sbatch``, ``scancel`` and ``tail`` so that they
         run as the user. ``{username}`` is replaced by the user's name. The hub must be
-        allowed to run these commands as the users (see the README's sudoers example).
+        allowed to run these commands as the users: ``jupyterhub-moss sudoers`` prints the
+        rules a configuration needs (see the install page of the documentation).
 
         ``squeue`` and ``sinfo`` run as the hub's own user, once for all users.
         A string (batchspawner's form) is split like a shell command line. Example::

@@ -20,6 +20,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from tornado import web
+
 from .config import DEFAULT_CONFIG, CliError, build_spawner, load_hub_config
 
 __all__ = ["main"]
@@ -122,9 +124,8 @@ def _script(args) -> int:
     config = load_hub_config(args.config)
     spawner = build_spawner(config, args.user, OfflineSpawner)
     try:
-        spawner._username  # noqa: B018 - refuses a name no job can be submitted for
-        spawner._home()
-    except Exception as e:
+        spawner._home()  # refuses a name no job can be submitted for, or no account
+    except web.HTTPError as e:
         raise CliError(getattr(e, "jupyterhub_message", None) or str(e)) from None
     try:
         text = batch_script(spawner, config, raw, args.server)

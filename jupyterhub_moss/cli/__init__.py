@@ -55,6 +55,9 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="jupyterhub-moss",
         description="Administer a JupyterHub that uses jupyterhub_moss (MOSlurmSpawner).",
+        epilog="Each COMMAND has its own --help. Exit status: 0 fine, 1 errors found or "
+        "an option refused, 2 a config that cannot be loaded or wrong arguments. Only "
+        "read-only Slurm queries run; nothing is submitted.",
     )
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(

@@ -11,7 +11,9 @@ The API token and every variable of the job's environment whose name looks secre
 (``TOKEN``, ``SECRET``, ``PASSWORD``, ``KEY``) are shown as ``********``, and so is
 the random mark the hub puts in the job's comment. Values only the running hub
 knows (the API token, its OAuth client) are stand-ins; the hub's API address comes
-from ``c.JupyterHub.hub_connect_ip``/``hub_ip``/``hub_port``/``base_url``.
+from ``c.JupyterHub.hub_connect_ip``/``hub_ip``/``hub_port``/``base_url``. The
+user has no JupyterHub groups here: a ``user_partitions`` callable that looks at
+them sees none.
 """
 
 from __future__ import annotations

@@ -1,0 +1,175 @@
+"""The checks of ``jupyterhub-moss check`` that look at this host rather than at
+Slurm: the environments' folders, the ``exec_prefix``, and sudo's rules."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import subprocess
+from collections.abc import Callable
+
+from ..partitions import Partition
+from ..slurm.job import keeps_environment
+from .commands import user_commands
+from .findings import ERROR, INFO, WARNING, Finding
+
+__all__ = ["check_environments", "check_exec_prefix", "check_sudo"]
+
+_SUDO_TIMEOUT = 15
+
+
+def _environment_paths(name: str, part: Partition):
+    """(config key, path) of each environment folder or image of a partition."""
+    if part.jupyter_environments is None:
+        yield f"c.MOSlurmSpawner.partitions[{name!r}]['venv']", part.venv or ""
+        return
+    for env_id, env in part.jupyter_environments.items():
+        key = f"c.MOSlurmSpawner.partitions[{name!r}]['jupyter_environments'][{env_id!r}]"
+        if env.image:
+            yield f"{key}['image']", env.image
+        elif env.path:
+            yield f"{key}['path']", env.path
+
+
+def check_environments(
+    partitions: dict[str, Partition],
+    cmd: list[str] | None = None,
+    exists: Callable[[str], bool] = os.path.exists,
+) -> list[Finding]:
+    """Environment folders (and images) this host does not have.
+
+    Only warnings: the compute nodes may have what the hub's host lacks. A folder
+    that is there but lacks the server's command (``cmd``, by default
+    ``jupyterhub-singleuser``) is a warning too.
+    """
+    program = (cmd or ["jupyterhub-singleuser"])[0]
+    findings = []
+    for name, part in partitions.items():
+        for key, path in _environment_paths(name, part):
+            if not path:
+                continue
+            if not exists(path):
+                findings.append(
+                    Finding(
+                        WARNING,
+                        "environment-missing",
+                        name,
+                        f"{key} is {path!r}, which does not exist on this host "
+                        "(fine only if the compute nodes have it)",
+                    )
+                )
+            elif os.path.isdir(path) and "/" not in program:
+                if not exists(os.path.join(path, program)):
+                    findings.append(
+                        Finding(
+                            WARNING,
+                            "singleuser-missing",
+                            name,
+                            f"{key} is {path!r}, which holds no {program} on this host",
+                        )
+                    )
+    return findings
+
+
+def check_exec_prefix(prefix: list[str]) -> list[Finding]:
+    """An ``exec_prefix`` that passes the hub's environment on (``sudo -E``,
+    ``--preserve-env``, ``runuser`` without a login) is a security error: the user's
+    job must not be able to inherit the hub's variables."""
+    if not keeps_environment(list(prefix)):
+        return []
+    return [
+        Finding(
+            ERROR,
+            "exec-prefix-keeps-env",
+            " ".join(prefix) or "(empty)",
+            f"c.MOSlurmSpawner.exec_prefix is {list(prefix)!r}, which keeps the hub's "
+            "environment for the commands run as users (and so for their jobs); use one "
+            "that resets it, such as ['sudo', '-n', '-u', '{username}']",
+        )
+    ]
+
+
+def _current_user() -> str:
+    return pwd.getpwuid(os.geteuid()).pw_name
+
+
+def _unchecked(subject: str, why: str) -> list[Finding]:
+    return [Finding(INFO, "sudo-unchecked", subject, f"sudo rules not checked: {why}")]
+
+
+def _sudo_list(argv: list[str]) -> tuple[bool | None, str]:
+    """Whether sudo allows the command (None: it cannot tell), and why not."""
+    try:
+        result = subprocess.run(
+            argv, capture_output=True, text=True, timeout=_SUDO_TIMEOUT, stdin=subprocess.DEVNULL
+        )
+    except (OSError, subprocess.SubprocessError) as e:
+        return None, str(e)
+    if result.returncode == 0 and result.stdout.strip():
+        return True, ""
+    if result.stderr.strip():
+        return None, result.stderr.strip().splitlines()[-1]
+    return False, ""
+
+
+def check_sudo(spawner, *, hub_user: str | None, sample_user: str | None) -> list[Finding]:
+    """Whether sudo lets ``hub_user`` (default: who runs this) run each command of
+    :func:`~.commands.user_commands` as ``sample_user``, asked with ``sudo -n -l``.
+
+    A missing rule for submitting or cancelling is an error, for the estimate or the
+    output a warning. When sudo cannot tell (no sudo, a password needed, run as
+    root with no ``hub_user``, no sample user) the finding is an "info".
+    """
+    prefix = list(spawner.exec_prefix)
+    if not prefix or os.path.basename(prefix[0]) != "sudo":
+        return [
+            Finding(
+                INFO,
+                "sudo-not-used",
+                " ".join(prefix) or "(empty)",
+                f"c.MOSlurmSpawner.exec_prefix is {prefix!r}: not sudo, its rules not checked",
+            )
+        ]
+    sudo = shutil.which(prefix[0])
+    if sudo is None:
+        return _unchecked("sudo", f"{prefix[0]} is not installed on this host")
+    current = _current_user()
+    hub_user = hub_user or current
+    if hub_user == "root":
+        return _unchecked(
+            hub_user,
+            "the hub would run as root, which sudo lets run anything; give the hub's "
+            "account with --hub-user",
+        )
+    if hub_user != current and os.geteuid() != 0:
+        return _unchecked(hub_user, "only root may list the sudo rules of another account")
+    if not sample_user:
+        return _unchecked(hub_user, "no user to check with; give one with --sample-user")
+    try:
+        home = pwd.getpwnam(sample_user).pw_dir
+    except KeyError:
+        return _unchecked(sample_user, f"there is no account {sample_user!r} on this host")
+    try:
+        commands = user_commands(spawner, home)
+    except LookupError as e:
+        return [Finding(ERROR, "command-missing", "exec_prefix", str(e))]
+    base = [sudo, "-n", "-l"] + (["-U", hub_user] if hub_user != current else [])
+    findings = []
+    for command in commands:
+        allowed, why = _sudo_list([*base, "-u", sample_user, *command.sample_argv()])
+        spec = command.sudoers_spec()
+        if allowed is None:
+            findings += _unchecked(spec, why)
+        elif not allowed:
+            findings.append(
+                Finding(
+                    ERROR if command.required else WARNING,
+                    "sudo-rule-missing",
+                    spec,
+                    f"sudo does not let {hub_user} run {' '.join(command.sample_argv())!r} as "
+                    f"{sample_user} (c.MOSlurmSpawner.exec_prefix {prefix!r}); needed for "
+                    f"{command.purpose}; see 'jupyterhub-moss sudoers'",
+                )
+            )
+    return findings

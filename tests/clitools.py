@@ -1,0 +1,47 @@
+"""Running the ``jupyterhub-moss`` command from the tests, as a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+DATA = Path(__file__).resolve().parent / "data"
+DEMO_CONFIG = REPO / "dev" / "jupyterhub_config.py"
+GOOD_CONFIG = DATA / "good_config.py"
+BROKEN_CONFIG = DATA / "broken_config.py"
+
+
+def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None):
+    """``python -m jupyterhub_moss ARGS`` with the repository first on the path."""
+    environ = {**os.environ, **(env or {})}
+    environ["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "jupyterhub_moss", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd or REPO,
+        env=environ,
+        timeout=120,
+    )
+
+
+def check_json(config: Path, *args: str):
+    """The exit status and the JSON document of ``check --json``."""
+    result = run_cli("check", "-f", str(config), "--json", *args)
+    assert result.stdout, result.stderr
+    return result.returncode, json.loads(result.stdout)
+
+
+def codes(document: dict, severity: str | None = None) -> set[tuple[str, str]]:
+    """(code, subject) of the findings, of one severity if given."""
+    return {
+        (f["code"], f["subject"])
+        for f in document["findings"]
+        if severity is None or f["severity"] == severity
+    }

@@ -6,6 +6,7 @@ The tests of the built release need dev/release-check.sh's environment
 (MOSS_RELEASE_*); run alone, they are skipped. The version's own checks run always.
 """
 
+import json
 import os
 import re
 import subprocess
@@ -72,6 +73,7 @@ def test_the_wheel_and_the_sdist_hold_every_template_and_static_file():
     assert expected <= names, sorted(expected - names)
     assert not any(n.startswith("tests/") for n in names)
     assert "moss = jupyterhub_moss:MOSlurmSpawner" in entry_text
+    assert "jupyterhub-moss = jupyterhub_moss.cli:main" in entry_text
     (sdist,) = dist.glob("*.tar.gz")
     with tarfile.open(sdist) as t:
         root = t.getnames()[0].split("/")[0]
@@ -161,3 +163,20 @@ def test_a_hub_from_the_installed_wheel_logs_its_version_and_spawns_a_real_serve
     finally:
         hub.stop()
         cancel_all(["moss07"])
+
+
+@needs_release
+@pytest.mark.cluster
+def test_the_installed_admin_command_checks_the_demo_config_against_the_cluster():
+    command = Path(RELEASE_VENV) / "bin" / "jupyterhub-moss"
+    demo = _release_path("MOSS_RELEASE_SOURCE") / "dev" / "jupyterhub_config.py"
+    r = subprocess.run(
+        [str(command), "check", "-f", str(demo), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    report = json.loads(r.stdout)
+    assert report["summary"]["error"] == 0, report
+    assert report["summary"]["ok"] is True

@@ -124,6 +124,12 @@ class UserChoices(LoggingConfigurable):
 
     async def partition_views(self):
         """The partitions this user may use, merged with the shared ``sinfo`` cache."""
+        views, _ = await self.views_and_facts()
+        return views
+
+    async def views_and_facts(self):
+        """``partition_views()``, with the user's Slurm facts they were chosen by
+        (one look at the user's groups and the caches, for the page or the check)."""
         partitions = self.configured_partitions()
         allowed = await self._allowed_partitions()
         if allowed is not None:
@@ -134,7 +140,7 @@ class UserChoices(LoggingConfigurable):
         partitions = {n: p for n, p in partitions.items() if facts.refusal(n) is None}
         snapshot = await self._sinfo_cache().get()
         resources = snapshot.partitions if (snapshot.ok or snapshot.partitions) else None
-        return merge_partitions(partitions, resources, snapshot.error)
+        return merge_partitions(partitions, resources, snapshot.error), facts
 
     async def _allowed_partitions(self) -> set[str] | None:
         if self.user_partitions is None:
@@ -152,7 +158,12 @@ class UserChoices(LoggingConfigurable):
 
         Raises an HTTP 400 error naming the field on a refused value.
         """
-        views = await self.partition_views()
+        options, _ = await self.validated_options_and_views(raw)
+        return options
+
+    async def validated_options_and_views(self, raw):
+        """``validated_options(raw)``, and the partition views it checked them against."""
+        views, facts = await self.views_and_facts()
         try:
             options = validate_options(
                 raw,
@@ -160,8 +171,7 @@ class UserChoices(LoggingConfigurable):
                 sbatch_options=self.allowed_sbatch_options,
                 user_environments=self.allow_user_environments,
             )
-            facts = await self.user_facts(list(views))
-            return facts.check(raw, options)
+            return facts.check(raw, options), views
         except OptionError as e:
             raise user_error(str(e), reason="invalid_options") from None
 

@@ -253,7 +253,8 @@ class EstimateHandler(APIHandler):
             # A token without the right to start the user's servers (a server's own).
             raise web.HTTPError(403, "This token may not start servers")
         spawner = user.spawner
-        if not hasattr(spawner, "batch_script_for") or not hasattr(spawner, "partition_views"):
+        uses = ("batch_script_for", "validated_options_and_views")
+        if not all(hasattr(spawner, name) for name in uses):
             raise web.HTTPError(404, "The hub's spawner is not MOSlurmSpawner")
         body = self.get_json_body()
         if body is None:
@@ -262,8 +263,7 @@ class EstimateHandler(APIHandler):
             return self._refuse("user_options", "user_options: must be an object")
         raw = body.get("user_options", body) if set(body) <= {"user_options"} else body
         try:
-            options = await spawner.validated_options(raw)
-            views = await spawner.partition_views()
+            options, views = await spawner.validated_options_and_views(raw)
             script = spawner.batch_script_for(options, views[options.partition], estimate=True)
         except web.HTTPError as e:
             if e.status_code != 400:

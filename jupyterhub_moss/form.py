@@ -225,8 +225,7 @@ async def render_options_form(spawner) -> str:
     and ``sinfo`` answer: it is rendered once for them and kept (a few hundred at
     most), so that page views cost little more than JupyterHub's own page.
     """
-    views = await spawner.partition_views()
-    user_facts = await spawner.user_facts(list(views))
+    views, user_facts = await spawner.views_and_facts()
     facts = user_facts.page_data(views)
     presets = _presets(spawner, views, user_facts)
     facts_key = json.dumps([facts, [p.query + (p.error or "") for p in presets]], sort_keys=True)

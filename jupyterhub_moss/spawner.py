@@ -448,8 +448,7 @@ class MOSlurmSpawner(LaunchHistory, UserChoices, SlurmFacts, SlurmSettings, Peer
         self._progress_changed = asyncio.Event()
         self.job_id = None
         try:
-            options = await self.validated_options(options_raw)
-            views = await self.partition_views()
+            options, views = await self.validated_options_and_views(options_raw)
             partition = views[options.partition]
             counted.partition = options.partition
             token = secrets.token_hex(8)

@@ -278,17 +278,14 @@ class EstimateSpawner:
         self.scripts = []
         self.raw = []
 
-    async def validated_options(self, raw):
+    async def validated_options_and_views(self, raw):
         self.raw.append(raw)
         if raw.get("nprocs") == "999":
             raise user_error(
                 "nprocs: 999 is out of range: partition 'cpu' allows 1 to 28",
                 reason="invalid_options",
             )
-        return validate_options(raw, VIEWS)
-
-    async def partition_views(self):
-        return VIEWS
+        return validate_options(raw, VIEWS), VIEWS
 
     def batch_script_for(self, options, partition, token="", *, estimate=False):
         assert estimate is True and token == ""

@@ -37,12 +37,13 @@ class FormSpawner:
     def sinfo_snapshot(self):
         return self.snapshot
 
-    async def partition_views(self):
+    async def views_and_facts(self):
         snap = self.snapshot
         resources = snap.partitions if (snap.ok or snap.partitions) else None
-        return merge_partitions(validate_partitions(self.partitions), resources, snap.error)
+        views = merge_partitions(validate_partitions(self.partitions), resources, snap.error)
+        return views, self.user_facts()
 
-    async def user_facts(self, partitions):
+    def user_facts(self):
         # A cluster without slurmdbd or reservations.
         return UserFacts(
             user="moss01",

@@ -110,8 +110,7 @@ def _prepare(spawner, config, server_name: str) -> None:
 
 async def _render(spawner, raw: dict[str, str]) -> tuple[str, str]:
     try:
-        options = await spawner.validated_options(raw)
-        views = await spawner.partition_views()
+        options, views = await spawner.validated_options_and_views(raw)
         token = secrets.token_hex(8)
         script = spawner.batch_script_for(options, views[options.partition], token)
     except web.HTTPError as e:

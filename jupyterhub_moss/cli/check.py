@@ -78,10 +78,6 @@ def _key(name: str, field: str | None = None) -> str:
     return f"{key}[{field!r}]" if field else key
 
 
-def _hms(seconds: int) -> str:
-    return format_duration(seconds)
-
-
 def _fixed_gpu_types(template: str) -> list[str]:
     """The GPU types a ``gpu`` template names itself ("gpu:V100:{}" -> V100); none
     for "gpu:{}" or a ``{type}`` slot."""
@@ -153,7 +149,7 @@ def _check_runtime(
     if part.max_runtime is None:
         return []
     findings = []
-    runtime = _hms(part.max_runtime)
+    runtime = format_duration(part.max_runtime)
     if info is not None and info.max_time is not None and part.max_runtime > info.max_time:
         findings.append(
             Finding(
@@ -161,7 +157,7 @@ def _check_runtime(
                 "runtime-over-maxtime",
                 name,
                 f"{_key(name, 'max_runtime')} is {part.max_runtime} s ({runtime}) but "
-                f"partition {name!r} has MaxTime={_hms(info.max_time)}",
+                f"partition {name!r} has MaxTime={format_duration(info.max_time)}",
             )
         )
     if qos is None:
@@ -174,7 +170,7 @@ def _check_runtime(
                 "runtime-over-qos",
                 name,
                 f"{_key(name, 'max_runtime')} is {part.max_runtime} s ({runtime}) but the "
-                f"partition's QOS {own.name!r} has MaxWall={_hms(own.max_wall)}",
+                f"partition's QOS {own.name!r} has MaxWall={format_duration(own.max_wall)}",
             )
         )
     lower = sorted(
@@ -189,7 +185,7 @@ def _check_runtime(
                 "qos-maxwall-below",
                 name,
                 f"{_key(name, 'max_runtime')} is {runtime}; jobs under QOS "
-                + ", ".join(f"{n!r} (MaxWall={_hms(qos[n].max_wall)})" for n in lower)
+                + ", ".join(f"{n!r} (MaxWall={format_duration(qos[n].max_wall)})" for n in lower)
                 + " get at most that QOS's MaxWall (the spawn page caps the run time)",
             )
         )

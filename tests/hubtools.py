@@ -71,10 +71,20 @@ GPUMIX_PARTITION = {
 }
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free port, never one this process handed out before: the kernel may give
+    the same port to two binds in a row once the first socket is closed (a hub
+    then found its own proxy on its port)."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 def slurm(*argv: str, check: bool = True) -> str:

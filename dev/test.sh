@@ -10,7 +10,8 @@
 #   MOSS_SLURM24=0 dev/test.sh  # everything but the Slurm 24.11 run
 #
 # Each phase prints "== phase NAME: N s" when it is done, and a summary ends the
-# output: cluster-slurm22.05 (dev/cluster-up.sh), setup, lint, docs (dev/docs.sh:
+# output: cluster-slurm22.05 (dev/cluster-up.sh), setup, fresh-homes (the test
+# users' homes removed and made again: dev/fresh-homes.sh), lint, docs (dev/docs.sh:
 # the site with warnings as errors, and its links), chroot-build-slurm24.11
 # (dev/slurm24-up.sh --build: the chroot, also the container tests' image),
 # pytest-jh6-slurm22.05 (every test), pytest-jh5-slurm22.05 (integration and
@@ -88,6 +89,8 @@ export PYTHONDONTWRITEBYTECODE=1
 export PATH="$MOSS_DEV_ROOT/node/node_modules/.bin:$PATH"
 
 "$here/cancel-leftovers.sh"
+# Every run starts the test users from fresh homes, as on a new machine.
+phase fresh-homes "$here/fresh-homes.sh"
 
 phase lint lint
 # The documentation site, with warnings as errors, and its links inside the site.
@@ -129,6 +132,7 @@ fi
 slurm24_started=1
 phase chroot-slurm24.11 "$here/slurm24-up.sh"
 "$here/slurm24-run.sh" bash dev/cancel-leftovers.sh
+"$here/slurm24-run.sh" bash dev/fresh-homes.sh
 
 # The browser tests stay with the 22.05 runs: the page does not depend on
 # Slurm's version, and the slow ones only wait for Slurm's clock.

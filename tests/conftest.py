@@ -17,6 +17,8 @@ def _cluster_up() -> bool:
 
 
 def pytest_collection_modifyitems(config, items):
+    # Tests marked run_last look at what all the others left behind.
+    items.sort(key=lambda item: item.get_closest_marker("run_last") is not None)
     if any("cluster" in item.keywords for item in items) and not _cluster_up():
         if os.environ.get("MOSS_REQUIRE_CLUSTER") == "1":
             raise pytest.UsageError(

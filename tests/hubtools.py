@@ -87,6 +87,45 @@ def free_port() -> int:
             return port
 
 
+def state_folder(user: str) -> Path:
+    """Where the job output of USER's servers ends up by default."""
+    return Path(pwd.getpwnam(user).pw_dir) / ".local/state/jupyterhub_moss"
+
+
+def make_user_folder(user: str, folder: Path, mode: int = 0o700) -> Path:
+    """Make FOLDER, below USER's home, as USER would: it and every folder made on the
+    way belong to USER. (``mkdir(parents=True)`` as root leaves the parents root's,
+    and on a fresh home every later server of USER then fails on ``~/.local``.)"""
+    account = pwd.getpwnam(user)
+    home = Path(account.pw_dir)
+    relative = Path(folder).relative_to(home)
+    path = home
+    for part in relative.parts:
+        path = path / part
+        if not path.is_dir():
+            path.mkdir()
+            os.chown(path, account.pw_uid, account.pw_gid)
+    path.chmod(mode)
+    return path
+
+
+def foreign_paths_in_home(user: str) -> list[str]:
+    """Every path in USER's home (the home included) that USER does not own."""
+    account = pwd.getpwnam(user)
+    home = Path(account.pw_dir)
+    if not home.exists():
+        return []
+    foreign = []
+    for path in [home, *home.rglob("*")]:
+        try:
+            owner = path.lstat().st_uid
+        except FileNotFoundError:  # gone while we looked (a job still cleaning up)
+            continue
+        if owner != account.pw_uid:
+            foreign.append(f"{path} (uid {owner})")
+    return foreign
+
+
 def slurm(*argv: str, check: bool = True) -> str:
     return subprocess.run(argv, capture_output=True, text=True, check=check, timeout=60).stdout
 
@@ -353,14 +392,19 @@ class Hub:
             method, f"{self.url}/hub/api{path}", headers=headers, timeout=60, **kwargs
         )
 
-    def user_token(self, user: str, note: str = "moss test") -> str:
+    def user_token(
+        self, user: str, note: str = "moss test", scopes: list[str] | None = None
+    ) -> str:
         """A new API token that ``user`` makes for themselves, logged in (as on the
-        hub's token page): it has the user's own rights."""
+        hub's token page): it has the user's own rights, or only ``scopes``."""
         client = self.login(user)
+        body = {"note": note, "expires_in": 3600}
+        if scopes is not None:
+            body["scopes"] = scopes
         try:
             r = client.post(
                 f"/hub/api/users/{user}/tokens",
-                json={"note": note, "expires_in": 3600},
+                json=body,
                 headers=self.xsrf(client),
             )
         finally:

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from hubtools import block_partition, job_info, slurm
+from hubtools import block_partition, job_info, make_user_folder, slurm, state_folder
 
 pytestmark = pytest.mark.cluster
 
@@ -31,10 +31,6 @@ def stop(hub, user, server=""):
     r = hub.api("DELETE", path)
     assert r.status_code in (202, 204), r.text
     hub.wait_stopped(user, server)
-
-
-def state_folder(user: str) -> Path:
-    return Path(pwd.getpwnam(user).pw_dir) / ".local/state/jupyterhub_moss"
 
 
 def log_json(hub, client, user, server=""):
@@ -130,13 +126,34 @@ def test_admin_can_read_it(hub_factory):
     assert admin.get("/hub/moss/log/nobody-at-all").status_code == 404
 
 
+def test_reading_logs_too_fast_is_a_429_that_says_when_to_ask_again(hub_factory):
+    hub = hub_factory(
+        f"c.Authenticator.admin_users = {{{ADMIN!r}}}\n"
+        f"c.SharedPasswordAuthenticator.admin_password = {ADMIN_PASSWORD!r}\n"
+    )
+    owners = ("moss13", "moss14")
+    for owner in owners:
+        start(hub, owner)
+    for owner in owners:
+        hub.wait_ready(owner)
+    admin = hub.login(ADMIN, ADMIN_PASSWORD)
+    read_log(hub, admin, owners[0])
+    # A second job's output at once: one read per viewer every 2 s.
+    r = log_json(hub, admin, owners[1])
+    assert r.status_code == 429, r.text
+    assert r.headers.get("Retry-After") in ("1", "2"), dict(r.headers)
+    assert r.json()["message"] == "Too many reads of the job output"
+    time.sleep(int(r.headers["Retry-After"]))
+    assert log_json(hub, admin, owners[1]).status_code == 200
+
+
 def test_output_lands_in_the_state_folder_and_only_the_last_five_stay(hub_factory):
     user = "moss16"
     account = pwd.getpwnam(user)
     home = Path(account.pw_dir)
     folder = state_folder(user)
     shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
+    make_user_folder(user, folder)
     # Six outputs of earlier jobs, and a file of the user's own.
     now = time.time()
     for n in range(1, 7):

@@ -15,6 +15,7 @@ from hubtools import (
     job_info,
     job_output_path,
     shared_folder,
+    state_folder,
     write_script,
 )
 
@@ -141,10 +142,6 @@ def test_job_workdir_is_the_jobs_folder_and_holds_its_output(hub_factory):
         assert "jupyterhub_moss: server listening on" in output.read_text()
         assert not (workdir / f"jupyterhub_moss_{job_id}.log").exists()
         stop(hub, user)
-
-
-def state_folder(user: str) -> Path:
-    return Path(pwd.getpwnam(user).pw_dir) / ".local/state/jupyterhub_moss"
 
 
 def test_an_explicit_job_output_is_sbatchs_own(hub_factory):

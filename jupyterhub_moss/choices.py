@@ -17,6 +17,7 @@ from traitlets.config import LoggingConfigurable
 from .errors import user_error
 from .options import OptionError, UserOptions, flatten_form, validate_options
 from .partitions import PartitionConfigError, merge_partitions, validate_partitions
+from .spawn_links import LinkNeedsConfirmation, from_hub_pages, query_options
 
 __all__ = ["UserChoices"]
 
@@ -183,17 +184,20 @@ class UserChoices(LoggingConfigurable):
         options = await self.validated_options(raw)
         return options.to_user_options()
 
-    def options_from_query(self, query_data):
-        """Options from ``/hub/spawn?...``: the same fields and checks as the form.
+    async def options_from_query(self, query_data):
+        """Options from a spawn link (``/hub/spawn?...``): the same fields and checks as
+        the form. The link starts the server only when it comes from the hub's own
+        pages (see :mod:`jupyterhub_moss.spawn_links`); any other link is refused with
+        :class:`LinkNeedsConfirmation`, and JupyterHub shows the form filled in from it.
 
         JupyterHub 6 strips the ``opt-`` prefix of query options itself; JupyterHub 5
-        does not, so the same link works with both, the prefix is handled here too
-        (when some names carry it, only those count, as in JupyterHub 6).
+        does not, so the same link works with both, the prefix is handled here too.
         """
-        if any(key.startswith("opt-") for key in query_data):
-            query_data = {
-                key[len("opt-") :]: value
-                for key, value in query_data.items()
-                if key.startswith("opt-")
-            }
-        return self._options_from_form(query_data)
+        options = await self._options_from_form(query_options(query_data))
+        if not from_hub_pages(getattr(self, "handler", None)):
+            self.log.info(
+                "A spawn link for %s came from outside the hub's pages: showing the form",
+                getattr(self, "_log_name", "a server"),
+            )
+            raise LinkNeedsConfirmation()
+        return options

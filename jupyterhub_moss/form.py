@@ -12,9 +12,10 @@ from urllib.parse import quote
 import jinja2
 
 from ._version import __version__
-from .options import UserOptions, validate_options
+from .options import OptionError, UserOptions, flatten_form, validate_options
 from .presets import Preset, check_presets, merge_histories
 from .slurm.timefmt import format_duration
+from .spawn_links import LINK_NOTICE, link_options
 
 __all__ = ["form_context", "render_options_form"]
 
@@ -101,6 +102,7 @@ def form_context(
     partitions = [view.as_dict() for view in views.values()]
     by_name = {p["name"]: p for p in partitions}
     options = None
+    from_previous = False
     if previous:
         try:
             options = validate_options(
@@ -113,6 +115,7 @@ def form_context(
             # Refused now (the admin's limits changed, or they came hostile through the
             # REST API and were stored by JupyterHub): start from the defaults.
             options = None
+        from_previous = options is not None
     if options is None:
         options = validate_options({}, views) if any(p["available"] for p in partitions) else None
 
@@ -174,6 +177,7 @@ def form_context(
         "interfaces": INTERFACES,
         "sbatch_options": sorted(sbatch_options or {}),
         "user_environments": user_environments,
+        "from_previous": from_previous,
     }
 
 
@@ -195,11 +199,11 @@ def _presets(spawner, views, facts) -> list[Preset]:
     # This server's launches as it holds them, and the others' as the database does.
     histories = [list(getattr(spawner, "moss_launches", []) or [])]
     try:
-        histories += [
-            (s.state or {}).get("moss_launches") for s in spawner.user.orm_user.orm_spawners
-        ]
+        # The user's servers by name, as JupyterHub's database holds them.
+        stored = spawner.user.orm_user.orm_spawners.values()
     except AttributeError:
-        pass
+        stored = []
+    histories += [(s.state or {}).get("moss_launches") for s in stored]
     history = merge_histories([h for h in histories if isinstance(h, list)], keep=keep)
 
     def validate(options):
@@ -221,18 +225,31 @@ _RENDERED_MAX = 512
 async def render_options_form(spawner) -> str:
     """HTML of the options form for ``spawner``'s user (JupyterHub's ``options_form``).
 
-    The page is the same for everyone with the same partitions, previous choices
-    and ``sinfo`` answer: it is rendered once for them and kept (a few hundred at
-    most), so that page views cost little more than JupyterHub's own page.
+    The page is the same for every view of one server's spawn page with the same
+    partitions, previous choices and ``sinfo`` answer: it is rendered once for them
+    and kept (a few hundred at most), so that page views cost little more than
+    JupyterHub's own page. The key holds the server's spawn URL, which the page's
+    links point to, so that no page is ever served for another user or server.
     """
     views, user_facts = await spawner.views_and_facts()
+    hub_base = spawner.hub.base_url if getattr(spawner, "hub", None) else "/hub/"
     facts = user_facts.page_data(views)
     presets = _presets(spawner, views, user_facts)
     facts_key = json.dumps([facts, [p.query + (p.error or "") for p in presets]], sort_keys=True)
-    orm_spawner = getattr(spawner, "orm_spawner", None)
-    previous = orm_spawner.user_options if orm_spawner is not None else None
+    handler = getattr(spawner, "handler", None)
+    # A spawn link that did not start the server (it came from another site): the
+    # form shows the link's options, and says so.
+    link = link_options(handler)
+    if link is not None:
+        try:
+            previous = flatten_form(link)
+        except OptionError:
+            previous, link = None, None
+    else:
+        orm_spawner = getattr(spawner, "orm_spawner", None)
+        previous = orm_spawner.user_options if orm_spawner is not None else None
+    spawn_url = _spawn_url(spawner, hub_base)
     snapshot = spawner.sinfo_snapshot()
-    hub_base = spawner.hub.base_url if getattr(spawner, "hub", None) else "/hub/"
     template_paths = _admin_template_paths(spawner)
     try:
         previous_key = json.dumps(previous, sort_keys=True, default=repr)
@@ -244,6 +261,9 @@ async def render_options_form(spawner) -> str:
         snapshot.fetched_at if snapshot is not None else None,
         tuple((name, view.available) for name, view in views.items()),
         previous_key,
+        link is not None,
+        # The preset links start this user's own server: never another's page.
+        spawn_url,
         facts_key,
         spawner.default_url or "",
         tuple(sorted(spawner.allowed_sbatch_options.items())),
@@ -269,7 +289,8 @@ async def render_options_form(spawner) -> str:
         version=__version__,
         sinfo_error=snapshot.error if snapshot is not None else None,
         presets=presets,
-        spawn_url=_spawn_url(spawner, hub_base),
+        spawn_url=spawn_url,
+        link_notice=LINK_NOTICE if link is not None and context["from_previous"] else None,
     )
     context["data"] = {
         "partitions": context["partitions"],

@@ -350,26 +350,26 @@ def test_screenshots_of_the_seed_example(browser, hub):
         page.context.close()
 
 
-def test_links_start_servers_with_both_parameter_styles(browser, shared_hub):
+def test_a_shared_link_opens_the_filled_in_form_and_start_runs_it(browser, shared_hub):
+    # A link opened from outside the hub's pages (here typed into the address bar,
+    # as a link on a course page would be followed) starts nothing by itself: the
+    # form shows its options, and the Start button runs exactly them.
     user = "moss15"
     for query, expected in (
-        ("partition=cpu&nprocs=2&runtime=30", ("cpu", "2", "00:30:00")),  # minutes
+        ("partition=long&nprocs=2&runtime=30", ("long", "2", "00:30:00")),  # minutes
         ("opt-partition=long&opt-nprocs=4&opt-runtime=1:00:00", ("long", "4", "01:00:00")),
     ):
-        context = browser.new_context()
-        page = context.new_page()
-        page.goto(shared_hub.url + "/hub/login")
-        page.fill("#username_input", user)
-        page.fill("#password_input", PASSWORD)
-        page.click("#login_submit")
-        page.wait_for_load_state()
-        page.goto(f"{shared_hub.url}/hub/spawn?{query}")
+        page = open_spawn_page(browser, shared_hub, user, path=f"/hub/spawn?{query}")
+        assert "This link asks to start a server" in page.inner_text("#moss-link-notice")
+        assert active_jobs(user) == []
+        page.click("#spawn_form button[type=submit]")
         model = shared_hub.wait_ready(user)
         info = job_info(model["state"]["job_id"])
         assert (info["Partition"], info["NumCPUs"], info["TimeLimit"]) == expected, query
         shared_hub.api("DELETE", f"/users/{user}/server")
         shared_hub.wait_stopped(user)
-        context.close()
+        assert page.moss_errors == []
+        page.context.close()
     # A refused link shows the form again, with the message, and submits nothing.
     page = open_spawn_page(browser, shared_hub, user, path="/hub/spawn?partition=gpu&ngpus=7")
     assert "ngpus: 7 is out of range: partition 'gpu' allows 0 to 2" in page.inner_text(

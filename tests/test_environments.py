@@ -262,6 +262,7 @@ def test_a_jupyterhub_moss_10_config_loads_and_spawns(hub_factory):
     # 10.x's links: "mem" for memory, "output=true" for a log file.
     r = client.get(
         "/hub/spawn?partition=cpu&nprocs=2&mem=1G&output=true&environment_id=default",
+        headers={"Sec-Fetch-Site": "same-origin"},  # a link on the hub's own pages
         follow_redirects=False,
     )
     assert r.status_code in (302, 303), r.text[:500]

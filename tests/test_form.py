@@ -125,11 +125,15 @@ def test_text_from_slurm_renders_as_text():
 
 
 def with_launches(spawner, *histories):
-    """The user's spawners' stored launches, as the hub's database holds them."""
+    """The user's spawners' stored launches, as the hub's database holds them: a dict
+    of the user's servers by name."""
     spawner.user = SimpleNamespace(
         name="moss01",
         orm_user=SimpleNamespace(
-            orm_spawners=[SimpleNamespace(state={"moss_launches": h}) for h in histories]
+            orm_spawners={
+                f"server{i}": SimpleNamespace(state={"moss_launches": h})
+                for i, h in enumerate(histories)
+            }
         ),
     )
     spawner.name = ""

@@ -515,6 +515,21 @@
     });
   });
 
+  // A "Start again" link starts the server at once only when the hub can tell it
+  // came from its own page: the browser's Sec-Fetch-Site says so, and where a
+  // browser does not send it, the user's XSRF token in the link does.
+  const presets = $("moss-presets");
+  if (presets) {
+    presets.addEventListener("click", (event) => {
+      const link = event.target.closest("a[href]");
+      const token = window.jhdata && window.jhdata.xsrf_token;
+      if (!link || !token) return;
+      const url = new URL(link.href, window.location.href);
+      url.searchParams.set("_xsrf", token);
+      link.href = url.toString();
+    });
+  }
+
   const form = root.closest("form");
   if (form) {
     form.addEventListener("submit", () => {

@@ -33,6 +33,10 @@ class ResourcesHandler(APIHandler):
         user = self.current_user
         if user is None or getattr(user, "kind", None) != "user":
             raise web.HTTPError(403, "Only logged-in users can see the resources")
+        if not self.has_scope(f"servers!user={user.name}"):
+            # What the spawn page shows to start a server: not for a token that may not
+            # start one (a server's own, or one limited to reading the user's name).
+            raise web.HTTPError(403, "This token may not start servers")
         spawner = user.spawner
         if not hasattr(spawner, "partition_views"):
             raise web.HTTPError(404, "The hub's spawner is not MOSlurmSpawner")

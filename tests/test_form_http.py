@@ -59,6 +59,17 @@ def test_resources_endpoint_is_for_logged_in_users_only(hub):
     )
 
 
+def test_resources_endpoint_needs_a_token_that_may_start_the_users_servers(hub):
+    user = "moss09"
+    narrow = hub.user_token(user, scopes=[f"read:users:name!user={user}"])
+    r = hub.request_with(narrow, "GET", "/hub/api/moss/resources")
+    assert r.status_code == 403, r.text
+    wide = hub.user_token(user, scopes=[f"servers!user={user}"])
+    r = hub.request_with(wide, "GET", "/hub/api/moss/resources")
+    assert r.status_code == 200, r.text
+    assert [p["name"] for p in r.json()["partitions"]] == ["cpu", "gpu", "long"]
+
+
 def test_user_partitions_limit_what_is_shown_and_accepted(hub_factory):
     hub = hub_factory(
         """

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
@@ -200,8 +201,11 @@ class JobLogAPIHandler(_JobLog, APIHandler):
         try:
             result = await self.job_log(user_name, server_name)
         except TooSoon as e:
-            self.set_header("Retry-After", str(max(1, round(e.retry_after + 0.5))))
-            raise web.HTTPError(429, "Too many reads of the job output") from None
+            # On the exception: tornado clears the handler's headers before
+            # JupyterHub's write_error sets an exception's own.
+            error = web.HTTPError(429, "Too many reads of the job output")
+            error.headers = {"Retry-After": str(max(1, math.ceil(e.retry_after)))}
+            raise error from None
         self.set_header("Content-Type", "application/json")
         self.set_header("Cache-Control", "no-store")
         self.write(json.dumps(result))

@@ -284,7 +284,9 @@ async def test_too_many_reads_are_a_429_with_retry_after():
     with pytest.raises(web.HTTPError) as refused:
         await get(handler, "moss01", "b")
     assert refused.value.status_code == 429
-    assert handler.headers["Retry-After"] in ("1", "2", "3")
+    # On the error, where JupyterHub's write_error sets it (the handler's own headers
+    # are cleared before the error is written).
+    assert refused.value.headers["Retry-After"] in ("1", "2")
 
 
 # -- the reading itself -------------------------------------------------------------------

@@ -8,6 +8,8 @@ import pytest
 
 from jupyterhub_moss.slurm.scontrol import (
     AMBIGUOUS,
+    exact_field,
+    parse_job_files,
     parse_show_jobs,
     show_jobs_argv,
     show_jobs_input,
@@ -248,3 +250,47 @@ def test_scontrol_batch_failures_are_never_read_as_gone():
     # An unknown job must come with scontrol's own error for it.
     with pytest.raises(ValueError):
         parse_show_jobs(out, "", RECORDED_IDS, "@M@")
+
+
+ENDED_JOB = (
+    "JobId=42 JobName=jupyter-moss01 UserId=moss01(1001) GroupId=moss01(1001) "
+    "MCS_label=N/A Priority=1 Nice=0 Account=moss QOS=normal JobState=FAILED "
+    "Reason=NonZeroExitCode Dependency=(null) Requeue=1 Restarts=0 BatchFlag=1 "
+    "Reboot=0 ExitCode=1:0 Comment={comment} WorkDir=/home/moss01 "
+    "StdErr=/home/moss01/.jupyterhub_moss_42.log StdIn=/dev/null "
+    "StdOut=/home/moss01/.jupyterhub_moss_42.log Power=\n"
+)
+
+
+def test_job_files_are_read_from_an_ended_jobs_record():
+    record = ENDED_JOB.format(comment="moss-submitted")
+    assert parse_job_files(record) == ("/home/moss01/.jupyterhub_moss_42.log", "1:0")
+
+
+@pytest.mark.parametrize(
+    "comment",
+    [
+        "x StdOut=/etc/shadow",
+        "x ExitCode=0:0",
+        "a StdOut=/dev/zero ExitCode=0:0 b",
+    ],
+)
+def test_a_comment_that_repeats_a_field_makes_that_field_unknown(comment):
+    # Searched from the end, the faked field came first for ExitCode and last for
+    # StdOut; now a field written twice is never believed.
+    path, exit_code = parse_job_files(ENDED_JOB.format(comment=comment))
+    if "StdOut=" in comment:
+        assert path is None
+    else:
+        assert path == "/home/moss01/.jupyterhub_moss_42.log"
+    if "ExitCode=" in comment:
+        assert exit_code is None
+    else:
+        assert exit_code == "1:0"
+
+
+def test_exact_field_needs_the_field_exactly_once():
+    assert exact_field(" A=1 B=2", "A") == "1"
+    assert exact_field(" A=1 B=2 A=3", "A") is None
+    assert exact_field(" B=2", "A") is None
+    assert exact_field(" A= B=2", "A") is None

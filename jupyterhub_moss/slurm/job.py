@@ -29,6 +29,7 @@ from ..slurm.cancels import ALREADY_GONE, shared_cancel_retries
 from ..slurm.output import TAIL_BYTES, Tail, split_tail, tail_argv
 from ..slurm.reasons import describe_pending
 from ..slurm.runner import SlurmCommandError, run_command
+from ..slurm.scontrol import parse_job_files
 from ..slurm.squeue import SUBMIT_COMMENT, JobStatus, new_marker, parse_squeue, squeue_user_argv
 from ..slurm.watcher import GONE, JobWatcher
 
@@ -330,12 +331,7 @@ class ServerJob:
         except SlurmCommandError as e:
             log.warning("Could not look up job %s: %s", job_id, e)
             return None, None
-        line = result.stdout.replace("\n", " ")
-        path = _last_field(line, "StdOut")
-        exit_code = _last_field(line, "ExitCode")
-        if exit_code is not None and not re.fullmatch(r"[0-9]+:[0-9]+", exit_code):
-            exit_code = None
-        return path, exit_code
+        return parse_job_files(result.stdout)
 
     async def read_output(self, job_id: str, stdout: str | None = None) -> Tail | None:
         """The end of the job's output, read as the user from the first of its paths
@@ -441,19 +437,6 @@ class ServerJob:
             )
         finally:
             watcher.set_fast(job_id, False)
-
-
-def _last_field(line: str, name: str) -> str | None:
-    """The value of `` NAME=`` in an ``scontrol -o`` line, found from the end.
-
-    The fields read here come after the free-text ones a user may set (name,
-    comment), except for those before ``StdOut``: a user may fake their own job's
-    output path only, and it is read as that user.
-    """
-    start = line.rfind(f" {name}=")
-    if start < 0:
-        return None
-    return line[start + len(name) + 2 :].split(" ", 1)[0] or None
 
 
 def _may_be_regular_file(path: str) -> bool:

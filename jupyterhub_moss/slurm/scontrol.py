@@ -28,7 +28,14 @@ import secrets
 
 from .squeue import JobStatus, none_if_empty, parse_aware_time, parse_time
 
-__all__ = ["AMBIGUOUS", "parse_show_jobs", "show_jobs_argv", "show_jobs_input"]
+__all__ = [
+    "AMBIGUOUS",
+    "exact_field",
+    "parse_job_files",
+    "parse_show_jobs",
+    "show_jobs_argv",
+    "show_jobs_input",
+]
 
 #: What :func:`parse_show_jobs` gives for a job whose record cannot be trusted.
 AMBIGUOUS = "ambiguous"
@@ -71,6 +78,26 @@ def _field(line: str, name: str) -> str | None:
         return None
     value = line[start + len(name) + 2 :]
     return value.split(" ", 1)[0]
+
+
+def exact_field(record: str, name: str) -> str | None:
+    """The one-word value of `` NAME=`` in a ``scontrol --oneliner`` record, only when
+    the field appears exactly once: a job's owner may write ``NAME=...`` into its
+    name or comment, and such a record tells nothing about that field."""
+    if record.count(f" {name}=") != 1:
+        return None
+    return _field(record, name) or None
+
+
+def parse_job_files(stdout: str) -> tuple[str | None, str | None]:
+    """``StdOut`` and ``ExitCode`` of one ``scontrol --oneliner show job ID`` (None
+    when absent, ambiguous, or not of their form)."""
+    record = " " + stdout.replace("\n", " ")
+    path = exact_field(record, "StdOut")
+    exit_code = exact_field(record, "ExitCode")
+    if exit_code is not None and not re.fullmatch(r"[0-9]+:[0-9]+", exit_code):
+        exit_code = None
+    return path, exit_code
 
 
 def _parse_record(job_id: str, part: str) -> JobStatus | str | None:

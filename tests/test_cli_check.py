@@ -98,9 +98,9 @@ def test_missing_sudo_rules_are_errors_for_sbatch_and_scancel_and_warnings_other
     }
     assert missing == {
         ("error", "sbatch", "--parsable"),
-        ("error", "scancel", "[0-9]*"),
+        ("error", "scancel", "^[0-9]+$"),
         ("warning", "sbatch", "--test-only"),
-        ("warning", "tail", "-c"),
+        ("warning", "tail", "^-c"),
     }
 
 

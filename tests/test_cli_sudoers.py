@@ -1,5 +1,7 @@
 """``jupyterhub-moss sudoers``: rules for exactly the commands run as users."""
 
+import os
+import secrets
 import shutil
 import subprocess
 
@@ -32,14 +34,14 @@ def test_the_rules_list_exactly_the_commands_run_as_users_by_full_path():
     assert _commands(sudoers()) == [
         f"{sbatch} --parsable",
         f"{sbatch} --test-only",
-        f"{scancel} [0-9]*",
-        f"{tail} -c 65536 -- /*",
+        f"{scancel} ^[0-9]+$",
+        f"{tail} ^-c 65536 -- /[^ ]+$",
     ]
 
 
 def test_the_hub_may_act_as_the_group_without_password_nor_setenv():
     text = sudoers()
-    assert "Runas_Alias MOSS_USERS = %hpcusers" in text.splitlines()
+    assert "Runas_Alias MOSS_USERS = %hpcusers, !root" in text.splitlines()
     assert "jupyterhub ALL = (MOSS_USERS) NOPASSWD: MOSS_SLURM" in text.splitlines()
     assert "SETENV" not in text
     assert "env_keep" not in text
@@ -76,3 +78,71 @@ def test_a_config_that_does_not_use_sudo_needs_no_rules(tmp_path):
     result = run_cli("sudoers", "-f", str(config), "--hub-user", "jupyterhub", "--group", "g")
     assert result.returncode == 2
     assert "no sudoers rules are needed" in result.stderr
+
+
+@pytest.fixture
+def installed_rules(tmp_path):
+    """Install rules into sudo's own folder for the test, then remove them."""
+    if os.geteuid() != 0 or not os.path.isdir("/etc/sudoers.d"):
+        pytest.skip("installing sudo rules needs root and /etc/sudoers.d")
+    path = f"/etc/sudoers.d/moss-test-{secrets.token_hex(4)}"
+
+    def install(text):
+        staged = tmp_path / "rules"
+        staged.write_text(text)
+        subprocess.run(["install", "-m", "0440", str(staged), path], check=True)
+
+    try:
+        yield install
+    finally:
+        if os.path.exists(path):
+            os.unlink(path)
+
+
+def sudo_allows(hub_user, target, argv):
+    result = subprocess.run(
+        ["sudo", "-n", "-l", "-U", hub_user, "-u", target, *argv], capture_output=True
+    )
+    return result.returncode == 0
+
+
+def test_sudo_allows_exactly_the_commands_and_never_as_root(installed_rules):
+    # moss16 stands for the hub's account; the group "root" holds root only, so the
+    # rules would let the hub act as root were it not for "!root".
+    result = run_cli(
+        "sudoers",
+        "-f",
+        str(GOOD_CONFIG),
+        "--hub-user",
+        "moss16",
+        "--group",
+        "moss01",
+        "--group",
+        "root",
+    )
+    assert result.returncode == 0, result.stderr
+    installed_rules(result.stdout)
+    sbatch, scancel, tail = (shutil.which(n) for n in ("sbatch", "scancel", "tail"))
+    output = "/home/moss01/.local/state/jupyterhub_moss/12.log"
+    allowed = [
+        [sbatch, "--parsable"],
+        [sbatch, "--test-only"],
+        [scancel, "12"],
+        [tail, "-c", "65536", "--", output],
+    ]
+    for argv in allowed:
+        assert sudo_allows("moss16", "moss01", argv), argv
+    refused = [
+        [scancel, "12", "--signal=KILL"],
+        [scancel, "12", "13"],
+        [scancel, "--user=moss02"],
+        [tail, "-c", "65536", "--", output, "/etc/shadow"],
+        [tail, "-f", "-c", "65536", "--", output],
+        [tail, "-c", "65536", "--", "relative.log"],
+        [sbatch, "--parsable", "--wrap=id"],
+        [sbatch, "--test-only", "--uid=0"],
+    ]
+    for argv in refused:
+        assert not sudo_allows("moss16", "moss01", argv), argv
+    for argv in allowed:
+        assert not sudo_allows("moss16", "root", argv), argv

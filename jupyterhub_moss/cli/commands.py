@@ -24,7 +24,8 @@ class UserCommand:
     """One command run as a user.
 
     ``program`` is its full path; ``sudoers_args`` its arguments as a sudoers rule
-    matches them (with wildcards); ``sample_args`` arguments of one real call;
+    matches them (exactly, or one ``^...$`` regular expression for them all);
+    ``sample_args`` arguments of one real call;
     ``required``: the spawner cannot start or stop servers without it (the others
     only lose a feature, named by ``purpose``).
     """
@@ -76,11 +77,14 @@ def user_commands(spawner, sample_home: str = "/home/user") -> list[UserCommand]
             tuple(test_only[1:]),
             False,
         ),
-        UserCommand("stopping servers", paths[scancel], ("[0-9]*",), ("1",), True),
+        # Exact rules: a sudoers wildcard matches across spaces ("scancel [0-9]*"
+        # allowed "scancel 1 --signal=KILL"); a "^...$" argument is a regular
+        # expression over the whole argument list (sudo 1.9.10 and newer).
+        UserCommand("stopping servers", paths[scancel], ("^[0-9]+$",), ("1",), True),
         UserCommand(
             "showing the job's output",
             paths[tail[0]],
-            (*tail[1:-1], "/*"),
+            ("^" + " ".join(tail[1:-1]) + " /[^ ]+$",),
             tuple(tail_argv(sample_output, TAIL_BYTES)[1:]),
             False,
         ),

@@ -2,8 +2,9 @@
 
 Exactly the commands the spawner runs as users through ``exec_prefix`` (see
 :mod:`.commands`), by full path: ``sbatch --parsable``, ``sbatch --test-only``,
-``scancel JOBID`` and ``tail -c 65536 -- PATH``, allowed to the hub's account as
-the members of a group, without a password. ``SETENV`` only when the
+``scancel JOBID`` and ``tail -c 65536 -- PATH`` (the last two as regular
+expressions that match nothing more), allowed to the hub's account as the members
+of a group but never as root, without a password. ``SETENV`` only when the
 ``exec_prefix`` asks sudo to keep the environment (which ``check`` reports as an
 error), and ``env_keep`` only for ``SLURM_CONF`` when it is set for the hub (the
 spawner passes it on to the commands). Check the output with ``visudo -c -f FILE``
@@ -23,7 +24,7 @@ __all__ = ["sudoers_rules"]
 
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}\Z")
 # What a sudoers command may hold here without escaping.
-_SPEC = re.compile(r"^/[A-Za-z0-9_./+ \[\]*-]+\Z")
+_SPEC = re.compile(r"^/[A-Za-z0-9_./+ \[\]^$-]+\Z")
 
 
 def _check_name(kind: str, value: str) -> str:
@@ -74,7 +75,8 @@ def sudoers_rules(
             "# SETENV: the exec_prefix keeps the hub's environment; prefer one without -E."
         )
     lines.append("Cmnd_Alias MOSS_SLURM = " + ", \\\n    ".join(specs))
-    lines.append("Runas_Alias MOSS_USERS = " + ", ".join(f"%{g}" for g in groups))
+    # Never root, even should root be a member of a group.
+    lines.append("Runas_Alias MOSS_USERS = " + ", ".join(f"%{g}" for g in groups) + ", !root")
     if "SLURM_CONF" in environ:
         lines.append('Defaults!MOSS_SLURM env_keep += "SLURM_CONF"')
     lines.append(f"{hub_user} ALL = (MOSS_USERS) {tags} MOSS_SLURM")

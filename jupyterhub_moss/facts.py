@@ -21,7 +21,7 @@ import pwd
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from traitlets import CaselessStrEnum, Float
+from traitlets import CaselessStrEnum, Float, Integer
 from traitlets.config import LoggingConfigurable
 
 from .accounts import AccountView, allowed_choices, check_account_qos, refuse_without_accounting
@@ -183,6 +183,30 @@ class SlurmFacts(LoggingConfigurable):
         """,
     ).tag(config=True)
 
+    minimum_uid = Integer(
+        1000,
+        help="""
+        The lowest Unix user id the hub starts servers for. Whatever this says, no
+        job is ever submitted for root (uid 0) nor for the account Slurm runs as
+        (``SlurmUser``); accounts under this id (system and service accounts) are
+        refused too, with a message that says why. Example::
+
+            c.MOSlurmSpawner.minimum_uid = 5000
+        """,
+    ).tag(config=True)
+
+    async def account_refusal(self) -> str | None:
+        """Why no server may be started for this user's system account (None: one
+        may). The account is looked up off the event loop (NSS may ask LDAP)."""
+        loop = asyncio.get_running_loop()
+        try:
+            entry = await loop.run_in_executor(None, pwd.getpwnam, self._username)
+        except KeyError:
+            return None  # no such account: submitting says so in its own words
+        config = await self.cluster_config()
+        slurm_user = config.slurm_user if config is not None else ""
+        return refuse_account(entry.pw_name, entry.pw_uid, self.minimum_uid, slurm_user)
+
     def _facts_settings(self) -> tuple:
         return (self.slurm_bin_dir, float(self.slurm_command_timeout))
 
@@ -298,6 +322,20 @@ class SlurmFacts(LoggingConfigurable):
             and len(word) > 2
             for word in words
         )
+
+
+def refuse_account(name: str, uid: int, minimum_uid: int, slurm_user: str) -> str | None:
+    """Why no server is started for the account ``name`` (uid ``uid``), or None."""
+    if uid == 0:
+        return f"No server is started for {name!r}: it is the superuser's account."
+    if slurm_user and name == slurm_user:
+        return f"No server is started for {name!r}: it is the account Slurm itself runs as."
+    if uid < minimum_uid:
+        return (
+            f"No server is started for {name!r}: its user id {uid} is under {minimum_uid}, "
+            "the lowest this hub starts servers for (system and service accounts)."
+        )
+    return None
 
 
 def _unix_groups(user: str) -> frozenset[str]:

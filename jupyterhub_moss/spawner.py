@@ -449,6 +449,9 @@ class MOSlurmSpawner(LaunchHistory, UserChoices, SlurmFacts, SlurmSettings, Peer
         self.job_id = None
         try:
             options, views = await self.validated_options_and_views(options_raw)
+            refusal = await self.account_refusal()
+            if refusal is not None:
+                raise user_error(refusal, reason="account_refused", status_code=403)
             partition = views[options.partition]
             counted.partition = options.partition
             token = secrets.token_hex(8)

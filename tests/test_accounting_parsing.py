@@ -347,3 +347,8 @@ def test_parse_tres(text, tres):
 @pytest.mark.parametrize("text", ["", None, "||||\n" * 50000, "a|b|c|d|e|f\n"])
 def test_qos_from_odd_text_does_not_raise(text):
     assert parse_qos(text) == {}
+
+
+def test_config_names_the_account_slurm_runs_as():
+    assert parse_config(read("scontrol_config_slurmdbd.txt")).slurm_user == "slurm"
+    assert parse_config("ClusterName = x\n").slurm_user == ""

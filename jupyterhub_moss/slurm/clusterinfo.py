@@ -54,6 +54,7 @@ class ClusterConfig:
     enforce: frozenset[str]  # AccountingStorageEnforce, lower case: associations, limits, qos...
     cluster: str  # ClusterName ("" if not given)
     version: str  # SLURM_VERSION ("" if not given)
+    slurm_user: str = ""  # SlurmUser's name, the account slurmctld runs as ("" if not given)
 
     @property
     def enforces_associations(self) -> bool:
@@ -72,7 +73,13 @@ def parse_config(text: str) -> ClusterConfig:
     the first value given for a name is the one kept.
     """
     values: dict[str, str] = {}
-    wanted = {"AccountingStorageType", "AccountingStorageEnforce", "ClusterName", "SLURM_VERSION"}
+    wanted = {
+        "AccountingStorageType",
+        "AccountingStorageEnforce",
+        "ClusterName",
+        "SLURM_VERSION",
+        "SlurmUser",
+    }
     for line in _lines(text):
         match = _CONFIG_LINE.match(line.strip())
         if match and match.group(1) in wanted and match.group(1) not in values:
@@ -90,6 +97,8 @@ def parse_config(text: str) -> ClusterConfig:
         enforce=enforce,
         cluster="" if cluster == "(null)" else cluster,
         version=values.get("SLURM_VERSION", ""),
+        # "slurm(64030)": the name before the uid
+        slurm_user=values.get("SlurmUser", "").split("(", 1)[0].strip(),
     )
 
 

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import subprocess
 import sys
+import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -45,3 +48,19 @@ def codes(document: dict, severity: str | None = None) -> set[tuple[str, str]]:
         for f in document["findings"]
         if severity is None or f["severity"] == severity
     }
+
+
+@contextmanager
+def installed_sudo_rules(text: str):
+    """``text`` installed in sudo's own folder for the block, then removed (as root)."""
+    path = f"/etc/sudoers.d/moss-test-{secrets.token_hex(4)}"
+    with tempfile.NamedTemporaryFile("w", suffix=".sudoers") as staged:
+        staged.write(text)
+        staged.flush()
+        subprocess.run(["visudo", "-c", "-q", "-f", staged.name], check=True)
+        subprocess.run(["install", "-m", "0440", staged.name, path], check=True)
+    try:
+        yield path
+    finally:
+        if os.path.exists(path):
+            os.unlink(path)

@@ -3,7 +3,15 @@
 import os
 
 import pytest
-from clitools import BROKEN_CONFIG, DEMO_CONFIG, GOOD_CONFIG, check_json, codes, run_cli
+from clitools import (
+    BROKEN_CONFIG,
+    DEMO_CONFIG,
+    GOOD_CONFIG,
+    check_json,
+    codes,
+    installed_sudo_rules,
+    run_cli,
+)
 
 pytestmark = pytest.mark.cluster
 
@@ -108,3 +116,56 @@ def test_missing_sudo_rules_are_errors_for_sbatch_and_scancel_and_warnings_other
 def test_run_as_root_without_hub_user_the_sudo_check_is_info():
     _, document = check_json(GOOD_CONFIG)
     assert ("sudo-unchecked", "root") in codes(document, "info")
+
+
+BROAD_RULES = """\
+Cmnd_Alias MOSS_BROAD = {sbatch} --parsable, {sbatch} --test-only, {scancel} [0-9]*, \\
+    {tail} -c 65536 -- /*
+moss16 ALL = (%moss01, %root) NOPASSWD: MOSS_BROAD
+"""
+
+
+def sudo_codes(document):
+    return {
+        code
+        for code, _ in codes(document, "error")
+        if code.startswith(("sudo-rule", "group-member"))
+    }
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="installing sudo rules needs root")
+def test_rules_broader_than_needed_or_reaching_root_are_errors():
+    import shutil
+
+    paths = {n: shutil.which(n) for n in ("sbatch", "scancel", "tail")}
+    args = ("--hub-user", "moss16", "--sample-user", "moss01")
+    with installed_sudo_rules(BROAD_RULES.format(**paths)):
+        status, document = check_json(GOOD_CONFIG, *args)
+    assert status == 1
+    broad = {f["subject"] for f in document["findings"] if f["code"] == "sudo-rule-too-broad"}
+    assert f"{paths['scancel']} 1 --signal=KILL" in broad
+    assert any(s.startswith(paths["tail"]) and s.endswith("/etc/shadow") for s in broad), broad
+    assert ("sudo-rule-root", f"{paths['scancel']} ^[0-9]+$") in codes(document, "error")
+    # The generated rules: nothing missing, nothing too broad, root out of reach.
+    generated = run_cli(
+        "sudoers",
+        "-f",
+        str(GOOD_CONFIG),
+        "--hub-user",
+        "moss16",
+        "--group",
+        "moss01",
+        "--group",
+        "root",
+    )
+    with installed_sudo_rules(generated.stdout):
+        status, document = check_json(GOOD_CONFIG, *args)
+    assert sudo_codes(document) == set(), document["findings"]
+
+
+def test_group_members_no_server_is_started_for_are_errors():
+    _, document = check_json(GOOD_CONFIG, "--group", "root", "--group", "moss01")
+    refused = {s for c, s in codes(document, "error") if c == "group-member-refused"}
+    assert refused == {"root:root"}
+    _, document = check_json(GOOD_CONFIG, "--group", "moss01")
+    assert not any(c == "group-member-refused" for c, _ in codes(document))

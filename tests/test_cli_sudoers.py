@@ -1,12 +1,11 @@
 """``jupyterhub-moss sudoers``: rules for exactly the commands run as users."""
 
 import os
-import secrets
 import shutil
 import subprocess
 
 import pytest
-from clitools import BROKEN_CONFIG, GOOD_CONFIG, run_cli
+from clitools import BROKEN_CONFIG, GOOD_CONFIG, installed_sudo_rules, run_cli
 
 pytestmark = pytest.mark.skipif(
     shutil.which("sbatch") is None or shutil.which("scancel") is None,
@@ -80,25 +79,6 @@ def test_a_config_that_does_not_use_sudo_needs_no_rules(tmp_path):
     assert "no sudoers rules are needed" in result.stderr
 
 
-@pytest.fixture
-def installed_rules(tmp_path):
-    """Install rules into sudo's own folder for the test, then remove them."""
-    if os.geteuid() != 0 or not os.path.isdir("/etc/sudoers.d"):
-        pytest.skip("installing sudo rules needs root and /etc/sudoers.d")
-    path = f"/etc/sudoers.d/moss-test-{secrets.token_hex(4)}"
-
-    def install(text):
-        staged = tmp_path / "rules"
-        staged.write_text(text)
-        subprocess.run(["install", "-m", "0440", str(staged), path], check=True)
-
-    try:
-        yield install
-    finally:
-        if os.path.exists(path):
-            os.unlink(path)
-
-
 def sudo_allows(hub_user, target, argv):
     result = subprocess.run(
         ["sudo", "-n", "-l", "-U", hub_user, "-u", target, *argv], capture_output=True
@@ -106,7 +86,8 @@ def sudo_allows(hub_user, target, argv):
     return result.returncode == 0
 
 
-def test_sudo_allows_exactly_the_commands_and_never_as_root(installed_rules):
+@pytest.mark.skipif(os.geteuid() != 0, reason="installing sudo rules needs root")
+def test_sudo_allows_exactly_the_commands_and_never_as_root():
     # moss16 stands for the hub's account; the group "root" holds root only, so the
     # rules would let the hub act as root were it not for "!root".
     result = run_cli(
@@ -121,7 +102,11 @@ def test_sudo_allows_exactly_the_commands_and_never_as_root(installed_rules):
         "root",
     )
     assert result.returncode == 0, result.stderr
-    installed_rules(result.stdout)
+    with installed_sudo_rules(result.stdout):
+        check_what_sudo_allows()
+
+
+def check_what_sudo_allows():
     sbatch, scancel, tail = (shutil.which(n) for n in ("sbatch", "scancel", "tail"))
     output = "/home/moss01/.local/state/jupyterhub_moss/12.log"
     allowed = [

@@ -79,6 +79,13 @@ def _parser() -> argparse.ArgumentParser:
         help="a user to check the sudo rules with (default: the first of "
         "c.Authenticator.allowed_users, if set)",
     )
+    check.add_argument(
+        "--group",
+        action="append",
+        default=[],
+        help="the users' group of the sudo rules: its members must not be root, the "
+        "SlurmUser or under minimum_uid (repeat for several)",
+    )
     script = sub.add_parser(
         "script", parents=[common], help="print a user's batch script", description=_SCRIPT_HELP
     )
@@ -114,7 +121,10 @@ def _check(args) -> int:
     config = load_hub_config(args.config)
     spawner = build_spawner(config)
     findings = check_config(
-        spawner, hub_user=args.hub_user, sample_user=_sample_user(config, args.sample_user)
+        spawner,
+        hub_user=args.hub_user,
+        sample_user=_sample_user(config, args.sample_user),
+        groups=args.group,
     )
     print(as_json(findings, args.config) if args.json else as_text(findings, args.config))
     return 0 if summary(findings)["ok"] else 1

@@ -29,7 +29,7 @@ from ..slurm.runner import SlurmCommandError, run_command
 from ..slurm.sinfo import PartitionResources, parse_sinfo, sinfo_argv
 from ..slurm.timefmt import format_duration
 from .findings import ERROR, INFO, WARNING, Finding
-from .hostchecks import check_environments, check_exec_prefix, check_sudo
+from .hostchecks import check_environments, check_exec_prefix, check_group_members, check_sudo
 
 __all__ = ["Cluster", "check_config", "check_partitions", "read_cluster"]
 
@@ -232,7 +232,11 @@ def check_partitions(partitions: dict[str, Partition], cluster: Cluster) -> list
 
 
 def check_config(
-    spawner, *, hub_user: str | None = None, sample_user: str | None = None
+    spawner,
+    *,
+    hub_user: str | None = None,
+    sample_user: str | None = None,
+    groups: list[str] | None = None,
 ) -> list[Finding]:
     """Every finding for the configured ``spawner`` on this host and cluster."""
     cluster = asyncio.run(read_cluster(spawner))
@@ -242,4 +246,7 @@ def check_config(
     findings += check_environments(partitions, spawner.cmd)
     findings += check_exec_prefix(spawner.exec_prefix)
     findings += check_sudo(spawner, hub_user=hub_user, sample_user=sample_user)
+    if groups:
+        slurm_user = cluster.config.slurm_user if cluster.config is not None else ""
+        findings += check_group_members(groups, spawner.minimum_uid, slurm_user)
     return findings

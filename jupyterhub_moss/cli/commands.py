@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from ..slurm.output import TAIL_BYTES, tail_argv
 from ..slurm.testonly import test_only_argv
 
-__all__ = ["UserCommand", "resolve_program", "user_commands"]
+__all__ = ["UserCommand", "broader_probes", "resolve_program", "user_commands"]
 
 
 @dataclass(frozen=True)
@@ -89,3 +89,21 @@ def user_commands(spawner, sample_home: str = "/home/user") -> list[UserCommand]
             False,
         ),
     ]
+
+
+def broader_probes(commands: list[UserCommand]) -> list[list[str]]:
+    """Command lines that the rules of ``jupyterhub-moss sudoers`` refuse, each one
+    step past a command the spawner runs: extra options, a second job or file, a
+    command given on the command line. Rules that allow one are broader than needed.
+    """
+    probes = []
+    for command in commands:
+        argv = command.sample_argv()
+        name = os.path.basename(command.program)
+        if name == "scancel":
+            probes += [[*argv, "--signal=KILL"], [*argv, "2"]]
+        elif name == "tail":
+            probes += [[*argv, "/etc/shadow"], [command.program, "-f", *argv[1:]]]
+        elif "--parsable" in argv:
+            probes.append([*argv, "--wrap=id"])
+    return probes

@@ -3,18 +3,20 @@ Slurm: the environments' folders, the ``exec_prefix``, and sudo's rules."""
 
 from __future__ import annotations
 
+import grp
 import os
 import pwd
 import shutil
 import subprocess
 from collections.abc import Callable
 
+from ..facts import refuse_account
 from ..partitions import Partition
 from ..slurm.job import keeps_environment
-from .commands import user_commands
+from .commands import broader_probes, user_commands
 from .findings import ERROR, INFO, WARNING, Finding
 
-__all__ = ["check_environments", "check_exec_prefix", "check_sudo"]
+__all__ = ["check_environments", "check_exec_prefix", "check_group_members", "check_sudo"]
 
 _SUDO_TIMEOUT = 15
 
@@ -172,4 +174,64 @@ def check_sudo(spawner, *, hub_user: str | None, sample_user: str | None) -> lis
                     f"{command.purpose}; see 'jupyterhub-moss sudoers'",
                 )
             )
+    return findings + _broader_rules(base, hub_user, sample_user, commands)
+
+
+def _broader_rules(base, hub_user: str, sample_user: str, commands) -> list[Finding]:
+    """Rules that let the hub do more than the spawner needs: run its commands with
+    other arguments, or as root."""
+    findings = []
+    for argv in broader_probes(commands):
+        if _sudo_list([*base, "-u", sample_user, *argv])[0]:
+            findings.append(
+                Finding(
+                    ERROR,
+                    "sudo-rule-too-broad",
+                    " ".join(argv),
+                    f"sudo lets {hub_user} run {' '.join(argv)!r} as {sample_user}: the "
+                    "rules are broader than the spawner needs (a wildcard matches across "
+                    "spaces); use the exact rules of 'jupyterhub-moss sudoers'",
+                )
+            )
+    for command in commands:
+        if _sudo_list([*base, "-u", "root", *command.sample_argv()])[0]:
+            findings.append(
+                Finding(
+                    ERROR,
+                    "sudo-rule-root",
+                    command.sudoers_spec(),
+                    f"sudo lets {hub_user} run {' '.join(command.sample_argv())!r} as root; "
+                    "end the rule's Runas list with !root",
+                )
+            )
+    return findings
+
+
+def check_group_members(groups: list[str], minimum_uid: int, slurm_user: str) -> list[Finding]:
+    """Members of the users' ``groups`` that no server is started for (root, the
+    SlurmUser, accounts under ``minimum_uid``): the sudo rules should not cover them."""
+    findings = []
+    for group in groups:
+        try:
+            entry = grp.getgrnam(group)
+        except KeyError:
+            findings.append(Finding(ERROR, "group-missing", group, f"there is no group {group!r}"))
+            continue
+        members = set(entry.gr_mem)
+        members |= {p.pw_name for p in pwd.getpwall() if p.pw_gid == entry.gr_gid}
+        for name in sorted(members):
+            try:
+                uid = pwd.getpwnam(name).pw_uid
+            except KeyError:
+                continue
+            why = refuse_account(name, uid, minimum_uid, slurm_user)
+            if why is not None:
+                findings.append(
+                    Finding(
+                        ERROR,
+                        "group-member-refused",
+                        f"{group}:{name}",
+                        f"{name} is a member of {group}, whose members the hub may act as. " + why,
+                    )
+                )
     return findings

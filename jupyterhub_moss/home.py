@@ -87,10 +87,9 @@ def servers_view(spawners, status_of, log_url_of, now: datetime | None = None) -
 
 
 def _watcher_status(spawner):
-    job_id = getattr(spawner, "job_id", None)
-    if not job_id or not hasattr(spawner, "_watcher"):
+    if not hasattr(spawner, "job_status"):
         return None
-    return spawner._watcher().status(job_id)
+    return spawner.job_status()
 
 
 class ServersHandler(APIHandler):

@@ -154,7 +154,7 @@ def job_state(spawner, job_id: str | None) -> str | None:
         return None
     if job_id != spawner.job_id:
         return "ENDED"
-    status = spawner._watcher().status(job_id)
+    status = spawner.job_status()
     return status.state if status is not None else "UNKNOWN"
 
 

@@ -283,13 +283,20 @@ class MOSlurmSpawner(LaunchHistory, UserChoices, SlurmFacts, SlurmSettings, Peer
             state["job_output"] = list(self.job_output_paths)
         return state
 
+    def job_status(self):
+        """What the hub's job watcher last saw of this server's job (no Slurm call):
+        a ``JobStatus``, ``GONE``, or None when unknown or there is no job."""
+        if not self.job_id:
+            return None
+        try:
+            return self._watcher().status(self.job_id, self._username)
+        except RuntimeError:  # no event loop: nothing is being watched
+            return None
+
     def _note_job(self) -> None:
         """Keep what the watcher last saw of the job (no Slurm call), and where its
         output goes."""
-        try:
-            status = self._watcher().status(self.job_id)
-        except RuntimeError:  # no event loop: nothing is being watched
-            status = None
+        status = self.job_status()
         for key, value in jobstate.details_from_status(status).items():
             setattr(self, key, value)
         if self.job_output_of != self.job_id:
@@ -299,7 +306,7 @@ class MOSlurmSpawner(LaunchHistory, UserChoices, SlurmFacts, SlurmSettings, Peer
     def clear_state(self):
         super().clear_state()
         if self.job_id:
-            self._watcher().forget(self.job_id)
+            self._watcher().forget(self.job_id, self._username)
         self.job_id = None
         self.job_node = None
         self.job_port = None
@@ -474,7 +481,7 @@ class MOSlurmSpawner(LaunchHistory, UserChoices, SlurmFacts, SlurmSettings, Peer
         finally:
             self._starting = False
             if self.job_id:
-                self._watcher().set_fast(self.job_id, False)
+                self._watcher().set_fast(self.job_id, False, self._username)
             if self._progress_changed is not None:
                 self._progress_changed.set()
         self.job_node = node
@@ -517,14 +524,14 @@ class MOSlurmSpawner(LaunchHistory, UserChoices, SlurmFacts, SlurmSettings, Peer
             return None
         watcher = self._watcher()
         self._job().watch(self.job_id, on_finished=self._job_finished)
-        status = watcher.status(self.job_id)
+        status = watcher.status(self.job_id, self._username)
         if status is None:
             # Nothing known yet (e.g. just after a hub restart): ask once.
             try:
                 await watcher.refresh(timeout=self.slurm_command_timeout + 5)
             except asyncio.TimeoutError:
                 pass
-            status = watcher.status(self.job_id)
+            status = watcher.status(self.job_id, self._username)
         if status is None:
             # Slurm is not answering: never take that as the job being gone.
             return None

@@ -181,8 +181,8 @@ class WatchedSpawner(Spawner):
         super().__init__(*args, **kwargs)
         self.watcher = watcher
 
-    def _watcher(self):
-        return self.watcher
+    def job_status(self):
+        return self.watcher.status(self.job_id) if self.job_id else None
 
 
 def user_with(spawners, name="moss01", kind="user"):

@@ -146,7 +146,7 @@ async def test_a_settled_job_keeps_its_end_time_and_sees_a_new_one_within_ten_po
     )
     watcher.watch("7", owner="moss01")
     assert await watcher.refresh()
-    status = watcher.status("7")
+    status = watcher.status("7", "moss01")
     assert status.end_time == local(2026, 12, 3, 17, 0, 0)
     assert (status.partition, status.cpus, status.gres) == ("cpu", 4, "gres:gpu:1")
 
@@ -157,7 +157,7 @@ async def test_a_settled_job_keeps_its_end_time_and_sees_a_new_one_within_ten_po
     seen_at = None
     for poll in range(1, DETAILS_EVERY + 2):
         assert await watcher.refresh()
-        end = watcher.status("7").end_time
+        end = watcher.status("7", "moss01").end_time
         assert end is not None
         if end == local(2026, 12, 3, 18, 0, 0):
             seen_at = poll
@@ -233,7 +233,7 @@ def test_clearing_the_state_keeps_the_last_jobs_output_only():
     spawner.job_end = "2026-12-03T17:00:00+01:00"
     state = spawner.get_state()
     assert state["job_output_of"] == "43"  # the new job's, once it runs
-    spawner._watcher = lambda: SimpleNamespace(forget=lambda job_id: None)
+    spawner._watcher = lambda: SimpleNamespace(forget=lambda job_id, owner=None: None)
     spawner.clear_state()
     state = spawner.get_state()
     assert "job_id" not in state and "job_partition" not in state and "job_end" not in state

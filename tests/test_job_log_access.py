@@ -140,11 +140,10 @@ class LogSpawner:
     def job_log_url(self):
         return "/hub/moss/log/x"
 
-    def _watcher(self):
-        state = self.state
-        return SimpleNamespace(
-            status=lambda job_id: JobStatus(job_id, state, None, None, None, "") if state else None
-        )
+    def job_status(self):
+        if not self.state:
+            return None
+        return JobStatus(self.job_id, self.state, None, None, None, "")
 
     def _job(self):
         async def read_output(job_id):

@@ -387,7 +387,7 @@ async def test_each_poll_asks_for_jobs_by_id_never_for_the_job_table(tmp_path, s
         watcher.watch(job_id, owner="moss01")
     for _ in range(3):
         assert await watcher.refresh()
-    assert all(watcher.status(i).port == 4000 + int(i) for i in ids)
+    assert all(watcher.status(i, "moss01").port == 4000 + int(i) for i in ids)
     # One scontrol per poll, one "show job" (a single-job request) per job ...
     assert 3 <= polls(tmp_path) <= 4
     # ... and no squeue listing several jobs in detail (that sends the whole table).
@@ -402,13 +402,13 @@ async def test_another_users_job_under_the_same_id_counts_as_gone(tmp_path, sque
     watcher = watcher_for(squeue, interval=60, fast_interval=0.05, timeout=5)
     watcher.watch("5", owner="moss01", on_finished=ended.append)
     assert await watcher.refresh()
-    assert watcher.status("5") is GONE
+    assert watcher.status("5", "moss01") is GONE
     assert ended == [GONE]
     # The same answer about the owner's own job is taken as it is.
     watcher.watch("6", owner="moss02")
     set_jobs(tmp_path, "6|RUNNING|node1|None|N/A|moss:port=4000|moss02")
     assert await watcher.refresh()
-    assert watcher.status("6").running and watcher.status("6").user == "moss02"
+    assert watcher.status("6", "moss02").running and watcher.status("6", "moss02").user == "moss02"
     watcher.stop()
 
 
@@ -419,7 +419,7 @@ async def test_a_record_faking_its_fields_is_asked_again_through_squeue(tmp_path
     watcher.watch("8", owner="moss01")
     assert await watcher.refresh()
     assert calls(tmp_path, "squeue") == 1  # the one job, asked again by id
-    assert watcher.status("8") is GONE  # squeue says whose it really is
+    assert watcher.status("8", "moss01") is GONE  # squeue says whose it really is
     watcher.stop()
 
 
@@ -447,11 +447,40 @@ async def test_running_servers_are_asked_for_their_state_alone_where_slurm_can(
         assert len(details) >= 4
     else:
         assert state_calls == []
-    assert watcher.status("7").port == 4000 and watcher.status("8").waiting
+    assert watcher.status("7", "moss01").port == 4000 and watcher.status("8", "moss01").waiting
 
     # A state that changes brings a detailed look, in the same poll.
     set_jobs(tmp_path, "7|TIMEOUT|node1|None|N/A|moss:port=4000", "8|RUNNING|node2|None|N/A|")
     assert await watcher.refresh()
-    assert watcher.status("7").state == "TIMEOUT" and watcher.status("7").user == "moss01"
-    assert watcher.status("8").running
+    assert (
+        watcher.status("7", "moss01").state == "TIMEOUT"
+        and watcher.status("7", "moss01").user == "moss01"
+    )
+    assert watcher.status("8", "moss01").running
+    watcher.stop()
+
+
+async def test_two_owners_of_one_job_id_each_keep_their_own_watch(tmp_path, squeue):
+    # Job ids start again after slurmctld loses its state: moss01's stale state and
+    # moss02's new job share id 7. Each watch keeps its owner and its callback;
+    # forgetting one leaves the other; Slurm is asked about the id once a poll.
+    set_jobs(tmp_path, "7|RUNNING|node1|None|N/A|moss:port=4000|moss02")
+    watcher = watcher_for(squeue, interval=60, fast_interval=0.05, timeout=5)
+    ended = {"moss01": [], "moss02": []}
+    watcher.watch("7", owner="moss02", on_finished=ended["moss02"].append)
+    watcher.watch("7", owner="moss01", on_finished=ended["moss01"].append)
+    assert await watcher.refresh()
+    assert polls(tmp_path) == 1 and argvs(tmp_path, "scontrol")
+    assert watcher.status("7", "moss01") is GONE  # not moss01's job
+    assert watcher.status("7", "moss02").running
+    assert ended == {"moss01": [GONE], "moss02": []}
+    watcher.forget("7", "moss01")
+    assert watcher.watched == ["7"]
+    assert await watcher.refresh()
+    assert watcher.status("7", "moss02").running
+    # moss02's job ends: its own callback, once.
+    set_jobs(tmp_path, "7|COMPLETED|node1|None|N/A|moss:port=4000|moss02")
+    assert await watcher.refresh()
+    assert watcher.status("7", "moss02").finished
+    assert len(ended["moss02"]) == 1 and ended["moss01"] == [GONE]
     watcher.stop()

@@ -192,7 +192,7 @@ class ServerJob:
         submitted = time.monotonic()
         running_since = None
         while True:
-            if not is_current() or job_id not in watcher.watched:
+            if not is_current() or not watcher.is_watched(job_id, self.username):
                 raise user_error(f"Job {job_id} is no longer followed.", reason="job_forgotten")
             # No later than the deadline, even at the slower pace of a long-pending job.
             timeout = min(watcher.refresh_timeout, max(deadline - time.monotonic(), 0) + 0.5)
@@ -207,8 +207,8 @@ class ServerJob:
                 )
             else:
                 unreachable_since = None
-                status = watcher.status(job_id)
-                if status is GONE and not watcher.was_seen(job_id):
+                status = watcher.status(job_id, self.username)
+                if status is GONE and not watcher.was_seen(job_id, self.username):
                     raise user_error(
                         f"Slurm accepted job {job_id} but does not list it to the hub. "
                         "Please tell the administrators (is PrivateData=jobs set for the "
@@ -414,7 +414,7 @@ class ServerJob:
     async def cancel_and_wait(self, job_id: str, stop_timeout: float) -> None:
         """Cancel the job and wait up to ``stop_timeout`` s for Slurm to say it ended."""
         watcher = self.watcher
-        if watcher.status(job_id) is GONE:
+        if watcher.status(job_id, self.username) is GONE:
             return  # ended, or someone else's job under the same id: nothing to cancel
         self.watch(job_id, fast=True)
         try:
@@ -422,7 +422,7 @@ class ServerJob:
             deadline = time.monotonic() + stop_timeout
             while time.monotonic() < deadline:
                 if await watcher.refresh():
-                    status = watcher.status(job_id)
+                    status = watcher.status(job_id, self.username)
                     # COMPLETING: cancelled, its processes on their way out.
                     if status is GONE or (
                         status is not None and (status.finished or status.state == "COMPLETING")
@@ -436,7 +436,7 @@ class ServerJob:
                 stop_timeout,
             )
         finally:
-            watcher.set_fast(job_id, False)
+            watcher.set_fast(job_id, False, self.username)
 
 
 def _may_be_regular_file(path: str) -> bool:

@@ -19,8 +19,11 @@ changed end time (``scontrol update TimeLimit=``) is seen. Between two detailed
 looks a job keeps the details (end time, partition, CPUs) of the last one.
 
 A failed or timed-out query changes nothing that is known about a job: only a
-successful answer can say that a job has ended. Every job belongs to a user: an
-answer about someone else's job under the same id counts as the job being gone.
+successful answer can say that a job has ended. Every job belongs to a user, and a
+watch is kept by (owner, job id): job ids start again when slurmctld loses its
+state, so two users' spawners may follow the same id, each its own job. Slurm is
+asked about the id once; for a watch whose owner the answer does not name, the job
+is gone.
 """
 
 from __future__ import annotations
@@ -104,8 +107,12 @@ class JobWatcher:
         self.pending_grace = pending_grace
         self.timeout = timeout
         self._runner = runner
-        self._watches: dict[str, _Watch] = {}
-        self._status: dict[str, JobStatus] = {}
+        #: the watches, by (owner, job id)
+        self._watches: dict[tuple[str | None, str], _Watch] = {}
+        #: what each watch last learnt (GONE for another user's job under its id)
+        self._status: dict[tuple[str | None, str], JobStatus] = {}
+        #: Slurm's last answer about each job id, whoever's job it is
+        self._answers: dict[str, JobStatus] = {}
         self._task: asyncio.Task | None = None
         self._wake: asyncio.Event | None = None
         self._poll_done: asyncio.Event | None = None
@@ -126,53 +133,63 @@ class JobWatcher:
     def watch(
         self, job_id: str, *, fast: bool = False, on_finished=None, owner: str | None = None
     ) -> None:
-        """Follow ``job_id``; ``fast`` asks for quick polls while it starts or stops.
+        """Follow ``owner``'s job ``job_id``; ``fast`` asks for quick polls while it
+        starts or stops.
 
         ``on_finished(status)`` is called once when the job is seen to have ended.
         ``owner``: the user whose job it must be; a job of anyone else under that
-        id counts as :data:`GONE`.
+        id counts as :data:`GONE` for this watch. Each (owner, job id) is a watch of
+        its own.
         """
-        job_id = str(job_id)
-        entry = self._watches.get(job_id)
+        key = (owner, str(job_id))
+        entry = self._watches.get(key)
         if entry is None:
-            entry = self._watches[job_id] = _Watch()
+            entry = self._watches[key] = _Watch(owner=owner)
         entry.fast = fast
-        if owner is not None:
-            entry.owner = owner
         if on_finished is not None:
             entry.on_finished = on_finished
         self._ensure_running()
         if fast:
             self._wake_loop()
 
-    def set_fast(self, job_id: str, fast: bool) -> None:
-        entry = self._watches.get(str(job_id))
+    def set_fast(self, job_id: str, fast: bool, owner: str | None = None) -> None:
+        entry = self._watches.get((owner, str(job_id)))
         if entry is not None:
             entry.fast = fast
             if fast:
                 self._wake_loop()
 
-    def set_on_finished(self, job_id: str, callback) -> None:
-        entry = self._watches.get(str(job_id))
+    def set_on_finished(self, job_id: str, callback, owner: str | None = None) -> None:
+        entry = self._watches.get((owner, str(job_id)))
         if entry is not None:
             entry.on_finished = callback
 
-    def forget(self, job_id: str) -> None:
-        self._watches.pop(str(job_id), None)
-        self._status.pop(str(job_id), None)
+    def forget(self, job_id: str, owner: str | None = None) -> None:
+        """Stop following ``owner``'s job ``job_id`` (another owner's watch of the same
+        id goes on)."""
+        job_id = str(job_id)
+        self._watches.pop((owner, job_id), None)
+        self._status.pop((owner, job_id), None)
+        if job_id not in self.watched:
+            self._answers.pop(job_id, None)
 
-    def status(self, job_id: str) -> JobStatus | None:
-        """The last known status: a :class:`JobStatus`, :data:`GONE`, or None if unknown."""
-        return self._status.get(str(job_id))
+    def status(self, job_id: str, owner: str | None = None) -> JobStatus | None:
+        """The last known status of ``owner``'s job: a :class:`JobStatus`,
+        :data:`GONE`, or None if unknown."""
+        return self._status.get((owner, str(job_id)))
 
-    def was_seen(self, job_id: str) -> bool:
-        """Whether a successful poll has ever found the job."""
-        entry = self._watches.get(str(job_id))
+    def was_seen(self, job_id: str, owner: str | None = None) -> bool:
+        """Whether a successful poll has ever found ``owner``'s job."""
+        entry = self._watches.get((owner, str(job_id)))
         return entry is not None and entry.seen
 
     @property
     def watched(self) -> list[str]:
-        return list(self._watches)
+        """The job ids followed, each once."""
+        return list(dict.fromkeys(job_id for _, job_id in self._watches))
+
+    def is_watched(self, job_id: str, owner: str | None = None) -> bool:
+        return (owner, str(job_id)) in self._watches
 
     @property
     def refresh_timeout(self) -> float:
@@ -245,22 +262,23 @@ class JobWatcher:
             self._task = asyncio.ensure_future(self._run())
 
     def _long_pending(self, job_id: str | None, now: float) -> bool:
-        watch = self._watches.get(job_id) if job_id is not None else None
-        return (
-            watch is not None
-            and watch.pending_since is not None
-            and now - watch.pending_since >= self.pending_grace
+        """Whether every watch of ``job_id`` has seen it pending for long."""
+        watches = [w for (_, j), w in self._watches.items() if j == job_id]
+        return bool(watches) and all(
+            w.pending_since is not None and now - w.pending_since >= self.pending_grace
+            for w in watches
         )
 
     def _next_delay(self) -> float:
         """Seconds between the last poll and the next: quickest while a server is about
         to report, quick while jobs start or stop or someone waits, slower once all
         that is left to wait for is jobs long pending."""
-        fast = [job_id for job_id, watch in self._watches.items() if watch.fast]
-        for job_id in fast:
-            status = self._status.get(job_id)
+        fast_keys = [key for key, watch in self._watches.items() if watch.fast]
+        for key in fast_keys:
+            status = self._status.get(key)
             if status is not None and status is not GONE and status.running and not status.port:
                 return self.start_interval
+        fast = [job_id for _, job_id in fast_keys]
         now = time.monotonic()
         if any(not self._long_pending(job_id, now) for job_id in [*fast, *self._waiting]):
             return self.fast_interval
@@ -300,7 +318,8 @@ class JobWatcher:
 
     async def poll_once(self) -> bool:
         """Ask Slurm about every watched job once; True if it answered."""
-        job_ids = list(self._watches)
+        keys = list(self._watches)
+        job_ids = self.watched
         if not job_ids:
             return True
         self.calls += 1
@@ -320,19 +339,22 @@ class JobWatcher:
                 log.info("Slurm answers again")
             self.last_error = None
             for job_id in job_ids:
-                entry = self._watches.get(job_id)
+                self._answers[job_id] = statuses.get(job_id, GONE)
+            for key in keys:
+                entry = self._watches.get(key)
                 if entry is not None:  # else: forgotten while Slurm answered
-                    self._record(job_id, entry, statuses.get(job_id, GONE))
+                    self._record(key, entry, statuses.get(key[1], GONE))
         finished = time.monotonic()
         WATCHER_POLL_DURATION.observe(finished - began)
         self.last_poll_finished = finished
         if ok:
             self.last_success_finished = finished
-            self._notify_finished(job_ids)
+            self._notify_finished(keys)
         self._announce_poll()
         return ok
 
-    def _record(self, job_id: str, entry: _Watch, status: JobStatus) -> None:
+    def _record(self, key: tuple[str | None, str], entry: _Watch, status: JobStatus) -> None:
+        job_id = key[1]
         if status is not GONE and status.user is not None:
             if entry.owner is not None and status.user != entry.owner:
                 # The id names someone else's job (ids start again after a
@@ -355,20 +377,19 @@ class JobWatcher:
                 entry.pending_since = time.monotonic()
         else:
             entry.pending_since = None
-        self._status[job_id] = status
+        self._status[key] = status
 
     # -- asking Slurm ---------------------------------------------------------
 
     def _settled(self, job_id: str) -> bool:
         """A job whose details are known and unlikely to change: its owner checked,
         running, its server's port reported, nobody in a hurry about it, and not due
-        for its periodic detailed look."""
-        entry = self._watches.get(job_id)
-        status = self._status.get(job_id)
+        for its periodic detailed look (for every watch of the id)."""
+        watches = [(k, w) for k, w in self._watches.items() if k[1] == job_id]
+        status = self._answers.get(job_id)
         return (
-            entry is not None
-            and entry.verified
-            and not entry.fast
+            bool(watches)
+            and all(w.verified and not w.fast for _, w in watches)
             and job_id not in self._waiting
             and status is not None
             and status is not GONE
@@ -392,7 +413,7 @@ class JobWatcher:
             states = await self._ask_states(settled)
             self._state_polls += 1
             for job_id in settled:
-                known = self._status[job_id]
+                known = self._answers[job_id]
                 if states.get(job_id) == known.state:
                     # The details (end time, partition...) of the last detailed look.
                     result[job_id] = known
@@ -463,10 +484,11 @@ class JobWatcher:
             )
         return parse_squeue(result.stdout, marker).get(job_id)
 
-    def _notify_finished(self, job_ids) -> None:
-        for job_id in job_ids:
-            entry = self._watches.get(job_id)
-            status = self._status.get(job_id)
+    def _notify_finished(self, keys) -> None:
+        for key in keys:
+            job_id = key[1]
+            entry = self._watches.get(key)
+            status = self._status.get(key)
             if entry is None or status is None or entry.notified:
                 continue
             if (status is GONE or status.finished) and entry.on_finished is not None:

@@ -82,3 +82,18 @@ async def test_input_that_cannot_be_encoded_starts_no_process(tmp_path):
     with pytest.raises(SlurmCommandError, match="cannot be encoded"):
         await run_command(["touch", str(marker)], input="/\udc80")
     assert not marker.exists()
+
+
+async def test_the_jobs_own_error_line_is_shown_as_the_jobs_output_and_bounded(tmp_path):
+    out = tmp_path / "out.log"
+    out.write_text(
+        "starting\njupyterhub_moss: error: Your quota is full; ask support@evil.example "
+        + "x" * 1000
+        + "\nTraceback (most recent call last):\n"
+    )
+    error = await _job(tmp_path, out).failure("5", None)
+    first = error.jupyterhub_message.split("\n")[0]
+    # Whatever the job printed is never shown as the hub's own sentence.
+    assert first.startswith("The job's output says: Your quota is full")
+    assert len(first) <= len("The job's output says: ") + 300
+    assert "Job 5 ended before the server started, exit code 1:0." in error.jupyterhub_message

@@ -45,6 +45,8 @@ _TAIL_LINES = 20
 _TAIL_CHARS = 4000
 #: How the batch script starts a sentence meant for the user (moss_fail).
 _JOB_SAYS = "jupyterhub_moss: error: "
+#: At most this much of that line is shown first.
+_SAID_CHARS = 300
 #: Variables of the hub's own environment that Slurm's commands may need.
 _KEPT_VARIABLES = ("SLURM_CONF",)
 
@@ -294,8 +296,10 @@ class ServerJob:
         message += "."
         said = [line for line in tail.splitlines() if line.startswith(_JOB_SAYS)]
         if said:
-            # The job's own sentence for the user ("The folder ... does not exist").
-            message = said[-1][len(_JOB_SAYS) :].strip() + "\n" + message
+            # The job script's sentence for the user ("The folder ... does not exist"),
+            # said to come from the job's output: anything the job runs could print it.
+            sentence = said[-1][len(_JOB_SAYS) :].strip()[:_SAID_CHARS]
+            message = f"The job's output says: {sentence}\n{message}"
         if tail:
             message += "\nLast lines of the job's output:\n" + tail
         html_message = None

@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import grp
 import os
-import pwd
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -25,6 +23,7 @@ from traitlets import CaselessStrEnum, Float, Integer
 from traitlets.config import LoggingConfigurable
 
 from .accounts import AccountView, allowed_choices, check_account_qos, refuse_without_accounting
+from .errors import user_error
 from .options import OptionError
 from .slurm.accounting import (
     assoc_argv,
@@ -53,6 +52,7 @@ from .slurm.reservations import (
     usable_reservations,
 )
 from .slurm.runner import run_command
+from .system_accounts import SystemAccount, cached_account, read_account, system_account
 
 __all__ = ["SlurmFacts", "UserFacts"]
 
@@ -195,17 +195,40 @@ class SlurmFacts(LoggingConfigurable):
         """,
     ).tag(config=True)
 
+    async def load_account(self) -> SystemAccount | None:
+        """This user's system account (None if there is none), looked up off the event
+        loop and kept a while for the whole hub (:mod:`..system_accounts`). Every
+        async step that goes on to read the home (:meth:`_home`) calls it first."""
+        return await system_account(self._username)
+
+    def _home(self, required: bool = True) -> str | None:
+        """The user's home folder on the hub's machine (None if there is no such
+        account and it is not ``required``), from the account :meth:`load_account`
+        looked up; looked up here, blocking, only if nothing has looked it up yet."""
+        entry = cached_account(self._username)
+        if entry is not None and entry.value is not None:
+            account = entry.value
+        else:
+            account = read_account(self._username)
+        if account is not None:
+            return account.home
+        if not required:
+            return None
+        raise user_error(
+            f"There is no system account named {self._username!r} on the hub machine, "
+            "so no Slurm job can be submitted for it.",
+            reason="no_account",
+        ) from None
+
     async def account_refusal(self) -> str | None:
         """Why no server may be started for this user's system account (None: one
-        may). The account is looked up off the event loop (NSS may ask LDAP)."""
-        loop = asyncio.get_running_loop()
-        try:
-            entry = await loop.run_in_executor(None, pwd.getpwnam, self._username)
-        except KeyError:
+        may)."""
+        account = await self.load_account()
+        if account is None:
             return None  # no such account: submitting says so in its own words
         config = await self.cluster_config()
         slurm_user = config.slurm_user if config is not None else ""
-        return refuse_account(entry.pw_name, entry.pw_uid, self.minimum_uid, slurm_user)
+        return refuse_account(account.name, account.uid, self.minimum_uid, slurm_user)
 
     def _facts_settings(self) -> tuple:
         return (self.slurm_bin_dir, float(self.slurm_command_timeout))
@@ -273,7 +296,8 @@ class SlurmFacts(LoggingConfigurable):
     async def user_facts(self, configured=None) -> UserFacts:
         """This user's facts, from the shared caches (a Slurm call only when one is stale)."""
         user = self._username
-        groups = _unix_groups(user)
+        account = await self.load_account()
+        groups = account.groups if account is not None else frozenset()
         if configured is None:
             configured = list(self.configured_partitions())
         config, partitions, reservations = await asyncio.gather(
@@ -336,19 +360,3 @@ def refuse_account(name: str, uid: int, minimum_uid: int, slurm_user: str) -> st
             "the lowest this hub starts servers for (system and service accounts)."
         )
     return None
-
-
-def _unix_groups(user: str) -> frozenset[str]:
-    """The names of ``user``'s Unix groups on the hub's machine (empty if unknown)."""
-    try:
-        entry = pwd.getpwnam(user)
-        gids = os.getgrouplist(user, entry.pw_gid)
-    except (KeyError, OSError):
-        return frozenset()
-    names = set()
-    for gid in gids:
-        try:
-            names.add(grp.getgrgid(gid).gr_name)
-        except KeyError:
-            continue
-    return frozenset(names)

@@ -184,6 +184,7 @@ class _JobLog:
         result = {"job_id": job_id, "state": job_state(spawner, job_id)}
         tail = None
         if job_id:
+            await spawner.load_account()  # the output is read as the user, in their home
             job = spawner._job()
             tail = await shared_log_reads().read(
                 viewer.name, (owner.name, server_name, job_id), lambda: job.read_output(job_id)

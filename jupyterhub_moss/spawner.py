@@ -10,7 +10,6 @@ poll, stop, progress, state). It delegates the rest: the user's choices to
 from __future__ import annotations
 
 import asyncio
-import pwd
 import re
 import secrets
 import time
@@ -266,7 +265,7 @@ class MOSlurmSpawner(LaunchHistory, UserChoices, SlurmFacts, SlurmSettings, Peer
             self.job_port = int(port) if isinstance(port, int) else None
             for key, value in jobstate.details_from_state(state).items():
                 setattr(self, key, value)
-            self._job().watch(self.job_id, on_finished=self._job_finished)
+            self._follow(self.job_id)
 
     def get_state(self):
         state = super().get_state()
@@ -360,20 +359,6 @@ class MOSlurmSpawner(LaunchHistory, UserChoices, SlurmFacts, SlurmSettings, Peer
         if self._progress_changed is not None:
             self._progress_changed.set()
 
-    def _home(self, required: bool = True) -> str | None:
-        """The user's home folder on the hub's machine (None if there is no such
-        account and it is not ``required``)."""
-        try:
-            return pwd.getpwnam(self._username).pw_dir
-        except KeyError:
-            if not required:
-                return None
-            raise user_error(
-                f"There is no system account named {self._username!r} on the hub machine, "
-                "so no Slurm job can be submitted for it.",
-                reason="no_account",
-            ) from None
-
     def batch_script_for(
         self, options: UserOptions, partition, token: str = "", *, estimate: bool = False
     ) -> str:
@@ -442,7 +427,14 @@ class MOSlurmSpawner(LaunchHistory, UserChoices, SlurmFacts, SlurmSettings, Peer
         """A job Slurm accepted: never forgotten, whatever happens next."""
         self.job_id = job_id
         self._save_state_now()
-        self._job().watch(job_id, fast=True, on_finished=self._job_finished)
+        self._follow(job_id, fast=True)
+
+    def _follow(self, job_id: str, fast: bool = False) -> None:
+        """Have the shared watcher follow this server's job (no Slurm call, and no
+        account look-up: it runs in load_state and every poll)."""
+        self._watcher().watch(
+            job_id, owner=self._username, fast=fast, on_finished=self._job_finished
+        )
 
     async def start(self):
         with counted_spawn() as counted:
@@ -523,7 +515,7 @@ class MOSlurmSpawner(LaunchHistory, UserChoices, SlurmFacts, SlurmSettings, Peer
         if self._starting:
             return None
         watcher = self._watcher()
-        self._job().watch(self.job_id, on_finished=self._job_finished)
+        self._follow(self.job_id)
         status = watcher.status(self.job_id, self._username)
         if status is None:
             # Nothing known yet (e.g. just after a hub restart): ask once.
@@ -567,6 +559,7 @@ class MOSlurmSpawner(LaunchHistory, UserChoices, SlurmFacts, SlurmSettings, Peer
             job_id = self.job_id
             self.log.info("Job %s of %s is still starting; waiting for it", job_id, self._log_name)
             try:
+                await self.load_account()
                 node, port = await self._job().wait_for_server(
                     job_id,
                     time.monotonic() + self.start_timeout,
@@ -595,6 +588,7 @@ class MOSlurmSpawner(LaunchHistory, UserChoices, SlurmFacts, SlurmSettings, Peer
             return
         self._stopping = True
         try:
+            await self.load_account()  # scancel runs as the user, with their home
             await self._job().cancel_and_wait(job_id, self.stop_timeout)
         finally:
             self._stopping = False

@@ -140,6 +140,9 @@ class LogSpawner:
     def job_log_url(self):
         return "/hub/moss/log/x"
 
+    async def load_account(self):
+        return None
+
     def job_status(self):
         if not self.state:
             return None

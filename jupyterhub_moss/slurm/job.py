@@ -364,7 +364,7 @@ class ServerJob:
             argv = tail_argv(path, OUTPUT_TAIL_BYTES)
         except ValueError:
             return None
-        if not _may_be_regular_file(path):
+        if not await _may_be_regular_file_off_loop(path):
             return None
         try:
             result = await self._run_as_user(
@@ -441,6 +441,24 @@ class ServerJob:
             )
         finally:
             watcher.set_fast(job_id, False, self.username)
+
+
+#: Seconds the hub waits for a stat of a job's output path (a hung NFS mount).
+STAT_TIMEOUT = 5.0
+
+
+async def _may_be_regular_file_off_loop(path: str) -> bool:
+    """:func:`_may_be_regular_file`, in a thread: the path is the job's, and may sit
+    on a network file system that hangs. Past :data:`STAT_TIMEOUT` the path is not
+    read (a read as the user would hang the same way)."""
+    loop = asyncio.get_running_loop()
+    try:
+        return await asyncio.wait_for(
+            loop.run_in_executor(None, _may_be_regular_file, path), STAT_TIMEOUT
+        )
+    except asyncio.TimeoutError:
+        log.warning("Not reading %s: looking at it took over %.0f s", path, STAT_TIMEOUT)
+        return False
 
 
 def _may_be_regular_file(path: str) -> bool:

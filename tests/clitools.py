@@ -64,3 +64,15 @@ def installed_sudo_rules(text: str):
     finally:
         if os.path.exists(path):
             os.unlink(path)
+
+
+def generated_sudoers(hub_user: str = "moss16", groups=("moss01", "root")) -> str:
+    """``jupyterhub-moss sudoers`` for the good config. The defaults let moss16 stand
+    for the hub's account; the group "root" holds root only, so the rules would let
+    the hub act as root were it not for their "!root"."""
+    argv = ["sudoers", "-f", str(GOOD_CONFIG), "--hub-user", hub_user]
+    for group in groups:
+        argv += ["--group", group]
+    result = run_cli(*argv)
+    assert result.returncode == 0, result.stderr
+    return result.stdout

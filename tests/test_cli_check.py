@@ -9,6 +9,7 @@ from clitools import (
     GOOD_CONFIG,
     check_json,
     codes,
+    generated_sudoers,
     installed_sudo_rules,
     run_cli,
 )
@@ -147,18 +148,7 @@ def test_rules_broader_than_needed_or_reaching_root_are_errors():
     assert any(s.startswith(paths["tail"]) and s.endswith("/etc/shadow") for s in broad), broad
     assert ("sudo-rule-root", f"{paths['scancel']} ^[0-9]+$") in codes(document, "error")
     # The generated rules: nothing missing, nothing too broad, root out of reach.
-    generated = run_cli(
-        "sudoers",
-        "-f",
-        str(GOOD_CONFIG),
-        "--hub-user",
-        "moss16",
-        "--group",
-        "moss01",
-        "--group",
-        "root",
-    )
-    with installed_sudo_rules(generated.stdout):
+    with installed_sudo_rules(generated_sudoers()):
         status, document = check_json(GOOD_CONFIG, *args)
     assert sudo_codes(document) == set(), document["findings"]
 

@@ -5,7 +5,13 @@ import shutil
 import subprocess
 
 import pytest
-from clitools import BROKEN_CONFIG, GOOD_CONFIG, installed_sudo_rules, run_cli
+from clitools import (
+    BROKEN_CONFIG,
+    GOOD_CONFIG,
+    generated_sudoers,
+    installed_sudo_rules,
+    run_cli,
+)
 
 pytestmark = pytest.mark.skipif(
     shutil.which("sbatch") is None or shutil.which("scancel") is None,
@@ -88,21 +94,7 @@ def sudo_allows(hub_user, target, argv):
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="installing sudo rules needs root")
 def test_sudo_allows_exactly_the_commands_and_never_as_root():
-    # moss16 stands for the hub's account; the group "root" holds root only, so the
-    # rules would let the hub act as root were it not for "!root".
-    result = run_cli(
-        "sudoers",
-        "-f",
-        str(GOOD_CONFIG),
-        "--hub-user",
-        "moss16",
-        "--group",
-        "moss01",
-        "--group",
-        "root",
-    )
-    assert result.returncode == 0, result.stderr
-    with installed_sudo_rules(result.stdout):
+    with installed_sudo_rules(generated_sudoers()):
         check_what_sudo_allows()
 
 

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Run the whole test suite: lint, unit tests, and the integration and browser
 # tests against a real JupyterHub on the local Slurm cluster (Debian 12's Slurm
-# 22.05), with JupyterHub 6 and again (integration and browser tests) with
-# JupyterHub 5; then the integration tests once more against Slurm 24.11, in a
-# Debian 13 chroot (dev/slurm24-up.sh). Run as root on Debian 12.
+# 22.05) with JupyterHub 6; then the compatibility sets (tests/compat_sets.py: the
+# tests of the places where behaviour depends on the version) with JupyterHub 5,
+# and against Slurm 24.11 in a Debian 13 chroot (dev/slurm24-up.sh). Run as root
+# on Debian 12.
 #
 #   dev/test.sh                 # everything
 #   dev/test.sh -k restart      # extra arguments go to pytest (JupyterHub 6 on 22.05 only)
@@ -11,15 +12,15 @@
 #
 # Each phase prints "== phase NAME: N s" when it is done, and a summary ends the
 # output: cluster-slurm22.05 (dev/cluster-up.sh), setup, fresh-homes (the test
-# users' homes removed and made again: dev/fresh-homes.sh), lint, docs (dev/docs.sh:
-# the site with warnings as errors, and its links), chroot-build-slurm24.11
-# (dev/slurm24-up.sh --build: the chroot, also the container tests' image),
-# pytest-jh6-slurm22.05 (every test), pytest-jh5-slurm22.05 (integration and
-# browser tests), release-wheel (dev/release-check.sh: the sdist and the wheel,
-# and a hub from the wheel at the lowest dependency versions), chroot-slurm24.11
-# (dev/slurm24-up.sh: build what is missing, start the cluster) and
-# pytest-jh6-slurm24.11 (integration tests). The first phase that fails stops the
-# run, with its exit code.
+# users' homes removed and made again: dev/fresh-homes.sh), lint, docs
+# (dev/docs.sh: the site with warnings as errors, and its links),
+# chroot-build-slurm24.11 (dev/slurm24-up.sh --build: the chroot, also the
+# container tests' image), pytest-jh6-slurm22.05 (every test),
+# pytest-jh5-slurm22.05 (the JupyterHub 5 compatibility set), release-wheel
+# (dev/release-check.sh: the sdist and the wheel, and a hub from the wheel at the
+# lowest dependency versions), chroot-slurm24.11 (dev/slurm24-up.sh: build what is
+# missing, start the cluster) and pytest-jh6-slurm24.11 (the Slurm 24.11
+# compatibility set). The first phase that fails stops the run, with its exit code.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -108,15 +109,17 @@ fi
 # run below is meant to run tests.
 phase pytest-jh6-slurm22.05 \
     env MOSS_HUB_VENV="$MOSS_DEV_ROOT/jh6" \
-    "$MOSS_DEV_ROOT/jh6/bin/python" -m pytest -p no:cacheprovider "$@"
+    "$MOSS_DEV_ROOT/jh6/bin/python" -m pytest -p no:cacheprovider --durations=15 "$@"
 
 if [ $# -gt 0 ]; then
     exit 0
 fi
 
+# JupyterHub 5 and Slurm 24.11 run the compatibility sets: the tests of the places
+# where behaviour depends on the version (tests/compat_sets.py lists them, with why).
 phase pytest-jh5-slurm22.05 \
     env MOSS_ARTIFACTS="$repo/test-artifacts/jupyterhub5" MOSS_HUB_VENV="$MOSS_DEV_ROOT/jh5" \
-    "$MOSS_DEV_ROOT/jh5/bin/python" -m pytest -p no:cacheprovider -m "cluster and not slow"
+    "$MOSS_DEV_ROOT/jh5/bin/python" -m pytest -p no:cacheprovider -m compat_jh5
 
 # The wheel from a clean clone, in a fresh venv at the lowest versions
 # pyproject.toml allows, starting a hub that spawns a real server.
@@ -134,8 +137,6 @@ phase chroot-slurm24.11 "$here/slurm24-up.sh"
 "$here/slurm24-run.sh" bash dev/cancel-leftovers.sh
 "$here/slurm24-run.sh" bash dev/fresh-homes.sh
 
-# The browser tests stay with the 22.05 runs: the page does not depend on
-# Slurm's version, and the slow ones only wait for Slurm's clock.
 phase pytest-jh6-slurm24.11 \
     "$here/slurm24-run.sh" /opt/moss-dev/jh6/bin/python -m pytest -p no:cacheprovider \
-    -m "cluster and not browser and not slow"
+    -m compat_slurm24

@@ -3,6 +3,7 @@ import shutil
 import subprocess
 
 import pytest
+from compat_sets import SETS
 from hubtools import TEST_USERS, Hub, cancel_all
 
 
@@ -16,7 +17,31 @@ def _cluster_up() -> bool:
     return True
 
 
+def _mark_compat_sets(config, items) -> None:
+    """Put the compatibility sets' markers (tests/compat_sets.py) on their tests; a
+    run that selects a set fails if one of its entries names no test any more."""
+    selected = config.getoption("markexpr") or ""
+    for marker, entries in SETS.items():
+        unmatched = []
+        for node_id in entries:
+            matching = [
+                item
+                for item in items
+                if item.nodeid == node_id or ("[" in node_id and item.nodeid.startswith(node_id))
+            ]
+            for item in matching:
+                item.add_marker(marker)
+            if not matching:
+                unmatched.append(node_id)
+        if unmatched and marker in selected:
+            raise pytest.UsageError(
+                f"tests/compat_sets.py lists tests that do not exist: {', '.join(unmatched)}"
+            )
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by the markers added here
 def pytest_collection_modifyitems(config, items):
+    _mark_compat_sets(config, items)
     # Tests marked run_last look at what all the others left behind.
     items.sort(key=lambda item: item.get_closest_marker("run_last") is not None)
     if any("cluster" in item.keywords for item in items) and not _cluster_up():

@@ -69,6 +69,9 @@ on_exit() {
     exit "$rc"
 }
 trap on_exit EXIT
+# Stopped by a signal: the summary says so, and the exit status is the shell's usual one.
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 lint() {
     local paths=() p

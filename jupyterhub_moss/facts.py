@@ -52,7 +52,7 @@ from .slurm.reservations import (
     usable_reservations,
 )
 from .slurm.runner import run_command
-from .system_accounts import SystemAccount, cached_account, read_account, system_account
+from .system_accounts import SystemAccount, cached_account, read_home, system_account
 
 __all__ = ["SlurmFacts", "UserFacts"]
 
@@ -207,11 +207,10 @@ class SlurmFacts(LoggingConfigurable):
         looked up; looked up here, blocking, only if nothing has looked it up yet."""
         entry = cached_account(self._username)
         if entry is not None and entry.value is not None:
-            account = entry.value
-        else:
-            account = read_account(self._username)
-        if account is not None:
-            return account.home
+            return entry.value.home
+        home = read_home(self._username)
+        if home is not None:
+            return home
         if not required:
             return None
         raise user_error(

@@ -2,24 +2,23 @@
 
 At a real site ``getpwnam`` and the group look-ups go through NSS to LDAP or SSSD,
 and may take hundreds of milliseconds, or hang. Made in the event loop, each would
-freeze every page, poll and spawn of the hub for that long. So the hub looks
-accounts up in a few threads of its own, keeps each answer a while (one shared,
-bounded cache, which also joins concurrent look-ups of one name), and the code that
-needs an account synchronously reads the cache.
+freeze every page, poll and spawn of the hub for that long. So the hub reads the
+passwd entry in a few threads of its own (``getpwnam`` lets the interpreter run
+other threads meanwhile) and the groups from ``id -Gn`` in a process, keeps each
+answer a while (one shared, bounded cache, which also joins concurrent look-ups
+of one name), and the code that needs an account synchronously reads the cache.
 """
 
 from __future__ import annotations
 
 import asyncio
-import grp
-import os
 import pwd
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from .slurm.cache import CacheEntry, TimedCache, shared_cache
 
-__all__ = ["SystemAccount", "cached_account", "read_account", "system_account"]
+__all__ = ["SystemAccount", "cached_account", "read_home", "system_account"]
 
 #: Seconds an account is reused for (its home and groups rarely change).
 ACCOUNT_TTL = 600.0
@@ -41,34 +40,66 @@ class SystemAccount:
     groups: frozenset[str]
 
 
-def read_account(name: str) -> SystemAccount | None:
-    """The account called ``name``, or None if there is none. Blocks (NSS)."""
+#: Seconds ``id`` may take to list a user's groups.
+GROUPS_TIMEOUT = 30.0
+
+
+def _passwd(name: str):
+    """The passwd entry of ``name`` (None if there is none). Blocks (NSS), but lets
+    other threads run meanwhile."""
     try:
-        entry = pwd.getpwnam(name)
+        return pwd.getpwnam(name)
     except KeyError:
         return None
+
+
+def read_home(name: str) -> str | None:
+    """The home folder of ``name`` (None if there is no such account). Blocks."""
+    entry = _passwd(name)
+    return entry.pw_dir if entry is not None else None
+
+
+async def _group_names(name: str) -> frozenset[str]:
+    """The names of ``name``'s groups, from ``id -Gn`` in a process of its own.
+    (``os.getgrouplist`` keeps Python's interpreter lock for the whole look-up,
+    which would stall the event loop from any thread.)"""
     try:
-        gids = os.getgrouplist(name, entry.pw_gid)
+        process = await asyncio.create_subprocess_exec(
+            "id",
+            "-Gn",
+            "--",
+            name,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
     except OSError:
-        gids = [entry.pw_gid]
-    groups = set()
-    for gid in gids:
-        try:
-            groups.add(grp.getgrgid(gid).gr_name)
-        except KeyError:
-            continue
-    return SystemAccount(entry.pw_name, entry.pw_uid, entry.pw_dir, frozenset(groups))
+        return frozenset()
+    try:
+        out, _ = await asyncio.wait_for(process.communicate(), GROUPS_TIMEOUT)
+    except asyncio.TimeoutError:
+        process.kill()
+        await process.wait()
+        return frozenset()
+    if process.returncode != 0:
+        return frozenset()
+    return frozenset(out.decode("utf-8", "replace").split())
+
+
+async def _look_up(name: str) -> SystemAccount | None:
+    entry = await asyncio.get_running_loop().run_in_executor(_LOOKUPS, _passwd, name)
+    if entry is None:
+        return None
+    groups = await _group_names(name)
+    return SystemAccount(entry.pw_name, entry.pw_uid, entry.pw_dir, groups)
 
 
 def _cache() -> TimedCache:
-    async def fetch(name):
-        return await asyncio.get_running_loop().run_in_executor(_LOOKUPS, read_account, name)
-
     return shared_cache(
         "system_accounts",
         (ACCOUNT_TTL,),
         lambda: TimedCache(
-            "system_accounts", fetch, ttl=ACCOUNT_TTL, error_ttl=ACCOUNT_ERROR_TTL
+            "system_accounts", _look_up, ttl=ACCOUNT_TTL, error_ttl=ACCOUNT_ERROR_TTL
         ),
     )
 

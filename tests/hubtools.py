@@ -515,25 +515,29 @@ class Hub:
             page = client.get(prefix + "api/status")
         return page
 
-    def metric(self, name: str, **labels) -> float:
-        """Sum of a Prometheus metric's samples matching ``labels``."""
+    def metric_samples(self) -> dict[tuple[str, tuple], float]:
+        """Every sample of one scrape of the hub's metrics, by (name, sorted labels)."""
         r = httpx.get(
             f"{self.url}/hub/metrics",
             headers={"Authorization": f"token {SERVICE_TOKEN}"},
             timeout=30,
         )
         r.raise_for_status()
-        total = 0.0
+        samples = {}
         for line in r.text.splitlines():
-            if not line.startswith(name):
-                continue
             match = re.match(r"^(\w+)(?:\{(.*)\})? (\S+)$", line)
-            if not match or match.group(1) != name:
-                continue
-            found = dict(re.findall(r'(\w+)="([^"]*)"', match.group(2) or ""))
-            if all(found.get(k) == v for k, v in labels.items()):
-                total += float(match.group(3))
-        return total
+            if match:
+                labels = tuple(sorted(re.findall(r'(\w+)="([^"]*)"', match.group(2) or "")))
+                samples[(match.group(1), labels)] = float(match.group(3))
+        return samples
+
+    def metric(self, name: str, **labels) -> float:
+        """Sum of a Prometheus metric's samples matching ``labels``."""
+        return sum(
+            value
+            for (found_name, found), value in self.metric_samples().items()
+            if found_name == name and all(dict(found).get(k) == v for k, v in labels.items())
+        )
 
 
 def client_user(client: httpx.Client) -> str:

@@ -30,9 +30,11 @@ def slow_lookups(tmp_path_factory):
 
 
 def stalls(hub) -> float:
-    """How many of the loop's measured intervals were over a second."""
+    """How many of the loop's measured intervals were over a second (both numbers
+    from one scrape of the metrics)."""
     name = "jupyterhub_event_loop_interval_seconds"
-    return hub.metric(f"{name}_count") - hub.metric(f"{name}_bucket", le="1.0")
+    samples = hub.metric_samples()
+    return samples[(f"{name}_count", ())] - samples[(f"{name}_bucket", (("le", "1.0"),))]
 
 
 def test_slow_system_lookups_never_stall_the_hubs_event_loop(hub_factory, slow_lookups):
@@ -56,7 +58,5 @@ def test_slow_system_lookups_never_stall_the_hubs_event_loop(hub_factory, slow_l
     assert client.get("/hub/api/moss/servers", headers=hub.xsrf(client)).status_code == 200
     hub.api("DELETE", f"/users/{user}/server")
     hub.wait_stopped(user)
-    # The look-ups were slow (the preloaded library took effect) ...
-    assert "took over" not in hub.log()
-    # ... and the loop went on meanwhile.
+    # The loop went on meanwhile.
     assert stalls(hub) == before, hub.log()[-3000:]

@@ -32,6 +32,7 @@ from jupyterhub.apihandlers.base import APIHandler
 from tornado import web
 
 from .facts import TIME_ENV
+from .options import unwrap_user_options
 from .slurm.job import command_environment
 from .slurm.runner import SlurmCommandError, run_command
 from .slurm.testonly import (
@@ -261,7 +262,7 @@ class EstimateHandler(APIHandler):
             body = {}
         if not isinstance(body, dict):
             return self._refuse("user_options", "user_options: must be an object")
-        raw = body.get("user_options", body) if set(body) <= {"user_options"} else body
+        raw = unwrap_user_options(body)
         try:
             options, views = await spawner.validated_options_and_views(raw)
             script = spawner.batch_script_for(options, views[options.partition], estimate=True)

@@ -24,7 +24,7 @@ from traitlets.config import LoggingConfigurable
 
 from .accounts import AccountView, allowed_choices, check_account_qos, refuse_without_accounting
 from .errors import user_error
-from .options import OptionError
+from .options import OptionError, unwrap_user_options
 from .slurm.accounting import (
     assoc_argv,
     default_account_argv,
@@ -124,8 +124,7 @@ class UserFacts:
         Returns the options with the account and QOS filled in (the defaults when
         none was chosen); raises :class:`~jupyterhub_moss.options.OptionError`.
         """
-        if set(raw) == {"user_options"} and isinstance(raw["user_options"], dict):
-            raw = raw["user_options"]  # JupyterHub 6's REST body, as validate_options takes it
+        raw = unwrap_user_options(raw)  # as validate_options takes it
         if self.accounting:
             account, qos = check_account_qos(
                 raw.get("account"), raw.get("qos"), options.partition, None, self.accounts

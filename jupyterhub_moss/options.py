@@ -22,6 +22,7 @@ __all__ = [
     "OptionError",
     "UserOptions",
     "flatten_form",
+    "unwrap_user_options",
     "validate_options",
 ]
 
@@ -134,6 +135,17 @@ class UserOptions:
         if self.sbatch_options:
             data["options"] = " ".join(self.sbatch_options)
         return data
+
+
+def unwrap_user_options(raw):
+    """The options of a REST body: JupyterHub 6's ``{"user_options": {...}}`` (which
+    JupyterHub 5 passes on whole, so that the same call works with both), or the
+    options themselves. Anything else is returned as it is, for the checks to refuse."""
+    if isinstance(raw, dict) and set(raw) == {"user_options"}:
+        inner = raw["user_options"]
+        if isinstance(inner, dict):
+            return inner
+    return raw
 
 
 def flatten_form(formdata: dict) -> dict[str, str]:
@@ -401,10 +413,7 @@ def validate_options(
     """
     if not isinstance(raw, dict):
         raise OptionError("user_options", "must be an object of option names to values")
-    if set(raw) == {"user_options"} and isinstance(raw["user_options"], dict):
-        # JupyterHub 6's REST body ({"user_options": {...}}) sent to JupyterHub 5,
-        # which passes the whole body on: the same call works with both.
-        raw = raw["user_options"]
+    raw = unwrap_user_options(raw)
     for key in raw:
         if not isinstance(key, str) or key not in OPTION_NAMES:
             raise OptionError(

@@ -3,7 +3,12 @@
 import pytest
 from test_partitions import SEED, SINFO
 
-from jupyterhub_moss.options import OptionError, flatten_form, validate_options
+from jupyterhub_moss.options import (
+    OptionError,
+    flatten_form,
+    unwrap_user_options,
+    validate_options,
+)
 from jupyterhub_moss.partitions import merge_partitions, validate_partitions
 from jupyterhub_moss.slurm.sinfo import parse_sinfo
 
@@ -172,3 +177,14 @@ def test_option_names_that_cannot_be_encoded_are_refused_readably():
     message = str(info.value)
     message.encode("utf-8")
     assert "\\udc80" in message and "not a known option" in message
+
+
+def test_a_rest_body_is_unwrapped_only_when_it_holds_user_options_alone():
+    assert unwrap_user_options({"user_options": {"nprocs": 2}}) == {"nprocs": 2}
+    assert unwrap_user_options({"nprocs": 2}) == {"nprocs": 2}
+    assert unwrap_user_options({}) == {}
+    # Anything else is left for the checks to refuse, naming the field.
+    both = {"user_options": {"nprocs": 2}, "nprocs": 3}
+    assert unwrap_user_options(both) == both
+    assert unwrap_user_options({"user_options": 5}) == {"user_options": 5}
+    assert unwrap_user_options([1]) == [1]

@@ -216,7 +216,7 @@ class SlurmFacts(LoggingConfigurable):
             f"There is no system account named {self._username!r} on the hub machine, "
             "so no Slurm job can be submitted for it.",
             reason="no_account",
-        ) from None
+        )
 
     async def account_refusal(self) -> str | None:
         """Why no server may be started for this user's system account (None: one

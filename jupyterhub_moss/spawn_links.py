@@ -52,11 +52,6 @@ def query_options(query: dict) -> dict:
     return query
 
 
-def _is_spawn_link(handler) -> bool:
-    request = getattr(handler, "request", None)
-    return request is not None and request.method == "GET" and bool(query_options(_query(handler)))
-
-
 def _query(handler) -> dict:
     return {
         key: [v.decode("utf-8", "replace") for v in values]
@@ -96,6 +91,7 @@ def from_hub_pages(handler) -> bool:
 def link_options(handler) -> dict | None:
     """The options of the spawn link this request is, for the form to show filled
     in; None when the request is not a spawn link (a plain GET, or a POST)."""
-    if not _is_spawn_link(handler):
+    request = getattr(handler, "request", None)
+    if request is None or request.method != "GET":
         return None
-    return query_options(_query(handler))
+    return query_options(_query(handler)) or None

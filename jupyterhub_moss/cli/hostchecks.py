@@ -211,6 +211,7 @@ def check_group_members(groups: list[str], minimum_uid: int, slurm_user: str) ->
     """Members of the users' ``groups`` that no server is started for (root, the
     SlurmUser, accounts under ``minimum_uid``): the sudo rules should not cover them."""
     findings = []
+    primary = [(p.pw_name, p.pw_gid) for p in pwd.getpwall()]  # read once, for every group
     for group in groups:
         try:
             entry = grp.getgrnam(group)
@@ -218,7 +219,7 @@ def check_group_members(groups: list[str], minimum_uid: int, slurm_user: str) ->
             findings.append(Finding(ERROR, "group-missing", group, f"there is no group {group!r}"))
             continue
         members = set(entry.gr_mem)
-        members |= {p.pw_name for p in pwd.getpwall() if p.pw_gid == entry.gr_gid}
+        members |= {name for name, gid in primary if gid == entry.gr_gid}
         for name in sorted(members):
             try:
                 uid = pwd.getpwnam(name).pw_uid

@@ -135,6 +135,20 @@ def test_squeue_states_ports_and_reasons():
     assert jobs["23"].port is None  # 99999 is no port
 
 
+def test_squeue_gives_the_details_scontrol_gives():
+    marker = new_marker()
+    jobs = parse_squeue(_recorded_squeue(marker), marker)
+    assert jobs["17"].end_time == datetime(2026, 11, 28, 2, 32, 38).astimezone()
+    assert (jobs["17"].partition, jobs["17"].cpus, jobs["17"].gres) == ("gpu", 4, "gres:gpu:2")
+    assert (jobs["21"].partition, jobs["21"].cpus, jobs["21"].gres) == ("long", 8, None)
+    assert jobs["19"].end_time is None
+
+
+def test_squeue_argv_asks_for_several_jobs_in_one_request():
+    argv = squeue_argv(["12", "3", "12", "100"], new_marker())
+    assert argv[argv.index("--jobs") + 1] == "3,12,100"
+
+
 def _status(comment):
     return JobStatus(job_id="5", state="RUNNING", node="n1", reason=None, start_time=None,
                      comment=comment)  # fmt: skip
@@ -177,7 +191,7 @@ def test_squeue_argv_asks_for_one_job_by_id():
     argv = squeue_argv("12", marker)
     # One id: slurmctld looks up that job alone instead of sending its whole table.
     assert argv[argv.index("--jobs") + 1] == "12"
-    assert argv[-1].startswith(marker) and argv[-1].endswith("|%u|%k")
+    assert argv[-1].startswith(marker) and argv[-1].endswith("|%u|%e|%P|%C|%b|%k")
     assert "--states=all" in argv
     assert new_marker() != marker
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 import re
 import secrets
 
-from .squeue import JobStatus, none_if_empty, parse_aware_time, parse_time
+from .squeue import JobStatus, cpu_count, name_like, none_if_empty, parse_aware_time, parse_time
 
 __all__ = [
     "AMBIGUOUS",
@@ -133,24 +133,10 @@ def _parse_record(job_id: str, part: str) -> JobStatus | str | None:
         comment=(_field(record, "Comment") or "").strip(),
         user=user.group(1),
         end_time=parse_aware_time(_field(record, "EndTime") or ""),
-        partition=_word(_field(record, "Partition")),
-        cpus=_count(_field(record, "NumCPUs")),
-        gres=_word(_field(record, "TresPerNode")),
+        partition=name_like(_field(record, "Partition")),
+        cpus=cpu_count(_field(record, "NumCPUs")),
+        gres=name_like(_field(record, "TresPerNode")),
     )
-
-
-def _word(value: str | None) -> str | None:
-    """A name-like value (partition, TRES list), None if empty or unset."""
-    value = none_if_empty(value or "")
-    if value is None or not re.fullmatch(r"[A-Za-z0-9_.:,=/+@()-]{1,200}", value):
-        return None
-    return value
-
-
-def _count(value: str | None) -> int | None:
-    """``4``, or the lower bound of a pending job's ``4-4``."""
-    match = re.match(r"([0-9]{1,9})(?:-[0-9]{1,9})?\Z", value or "")
-    return int(match.group(1)) if match else None
 
 
 def parse_show_jobs(

@@ -123,37 +123,35 @@ class SlurmSettings(LoggingConfigurable):
     slurm_fast_poll_interval = Float(
         0.5,
         help="""
-        Seconds between two ``squeue`` calls while any job is starting or stopping.
-        Still one call for all jobs of the hub.
+        Seconds before a job that starts or stops is asked about again, at first.
+        Each later pause is as long as the job has been in its state, up to
+        ``slurm_pending_poll_interval`` or ``slurm_start_poll_interval``: quick for
+        the first seconds, slower after. The jobs due together share one call.
         """,
     ).tag(config=True)
 
     slurm_start_poll_interval = Float(
-        0.2,
+        15.0,
         help="""
-        Seconds between two ``squeue`` calls while a job runs but its server has not
-        reported its port yet (the few seconds the server takes to start). Still one
-        call for all jobs of the hub.
+        The longest pause, in seconds, between two looks at a job that runs while
+        its server has not reported yet. A server reports by calling the hub as soon
+        as it answers (``{hub}/api/moss/ready``), and its job is then looked at once:
+        these looks are the fallback for a node that cannot reach the hub's API,
+        whose server is then seen at most this long after it answered. Example::
+
+            c.MOSlurmSpawner.slurm_start_poll_interval = 5
         """,
     ).tag(config=True)
 
     slurm_pending_poll_interval = Float(
         5.0,
         help="""
-        Seconds between two ``squeue`` calls once every starting job has been pending
-        for ``slurm_pending_grace`` seconds (waiting for free nodes, behind other jobs):
-        such a job may wait for hours, and the controller need not be asked twice a
-        second meanwhile. A job that starts is then seen within this time.
-        Set it to ``slurm_fast_poll_interval`` to keep the quick pace.
-        """,
-    ).tag(config=True)
+        The longest pause, in seconds, between two looks at a job that is pending
+        (waiting for free nodes, behind other jobs) or stopping. Such a job may wait
+        for hours, and the controller need not be asked twice a second meanwhile; a
+        job that starts is seen within this time. Example::
 
-    slurm_pending_grace = Float(
-        30.0,
-        help="""
-        Seconds a job is followed at ``slurm_fast_poll_interval`` after it is first
-        seen pending, before polls slow down to ``slurm_pending_poll_interval``. Most
-        jobs on a partition with free nodes start well within it.
+            c.MOSlurmSpawner.slurm_pending_poll_interval = 10
         """,
     ).tag(config=True)
 
@@ -182,7 +180,6 @@ class SlurmSettings(LoggingConfigurable):
             self.slurm_command_timeout,
             self.slurm_start_poll_interval,
             self.slurm_pending_poll_interval,
-            self.slurm_pending_grace,
         )
 
     def _sinfo_cache(self):

@@ -57,7 +57,9 @@ SUBMIT_COMMENT = "moss:submit="
 #: ``moss:port=N``, or ``moss:port=N;moss:submit=TOKEN`` (the submission's mark kept)
 _PORT_RE = re.compile(r"^moss:port=([0-9]{1,5})(?:;moss:submit=([0-9a-f]{1,64}))?\Z")
 
-_FIELDS = "%i|%T|%B|%r|%S|%u|%k"  # comment last: it is the only free-form field
+#: id, state, node, reason, start, user, end, partition, CPUs, TRES per node, comment
+_FIELDS = "%i|%T|%B|%r|%S|%u|%e|%P|%C|%b|%k"  # comment last: it is the only free-form field
+_FIELD_COUNT = _FIELDS.count("|") + 1
 
 
 @dataclass(frozen=True)
@@ -115,13 +117,17 @@ def new_marker() -> str:
     return f"@moss{secrets.token_hex(12)}@"
 
 
-def squeue_argv(job_id: str, marker: str, squeue: str = "squeue") -> list[str]:
-    """The command line asking for one job's details (whatever its state or owner).
-
-    One id only: slurmctld then answers from that job alone (REQUEST_JOB_INFO_SINGLE).
+def squeue_argv(job_ids, marker: str, squeue: str = "squeue") -> list[str]:
+    """The command line asking for the details of one job or several (whatever their
+    state or owner). With one id, slurmctld answers from that job alone
+    (REQUEST_JOB_INFO_SINGLE); with several, it sends its whole job table, which
+    squeue filters (REQUEST_JOB_INFO): one request, whose cost grows with the queue.
     """
+    if isinstance(job_ids, str | int):
+        job_ids = [job_ids]
+    ids = ",".join(sorted({str(j) for j in job_ids}, key=lambda j: (len(j), j)))
     return [
-        squeue, "--local", "--noheader", "--all", "--states=all", "--jobs", str(job_id),
+        squeue, "--local", "--noheader", "--all", "--states=all", "--jobs", ids,
         "--format", marker + _FIELDS,
     ]  # fmt: skip
 
@@ -185,6 +191,20 @@ def parse_aware_time(text: str) -> datetime | None:
         return None
 
 
+def name_like(value: str | None) -> str | None:
+    """A name-like value (partition, TRES list), None if empty, unset or odd."""
+    value = none_if_empty(value or "")
+    if value is None or not re.fullmatch(r"[A-Za-z0-9_.:,=/+@()-]{1,200}", value):
+        return None
+    return value
+
+
+def cpu_count(value: str | None) -> int | None:
+    """``4``, or the lower bound of a pending job's ``4-4``."""
+    match = re.match(r"([0-9]{1,9})(?:-[0-9]{1,9})?\Z", value or "")
+    return int(match.group(1)) if match else None
+
+
 def none_if_empty(text: str) -> str | None:
     text = text.strip()
     return None if text in ("", "(null)", "None", "n/a", "N/A") else text
@@ -201,10 +221,10 @@ def parse_squeue(text: str, marker: str) -> dict[str, JobStatus]:
     if not text.startswith(marker):
         raise ValueError("squeue output does not start with the record marker")
     for record in text[len(marker) :].split(marker):
-        fields = record.rstrip("\n").split("|", 6)
-        if len(fields) != 7:
+        fields = record.rstrip("\n").split("|", _FIELD_COUNT - 1)
+        if len(fields) != _FIELD_COUNT:
             raise ValueError(f"unexpected squeue record: {record[:200]!r}")
-        job_id, state, node, reason, start, user, comment = fields
+        job_id, state, node, reason, start, user, end, partition, cpus, gres, comment = fields
         job_id = job_id.strip()
         if not re.fullmatch(r"[0-9]+(_[0-9]+)?", job_id):
             raise ValueError(f"unexpected job id in squeue output: {job_id[:50]!r}")
@@ -218,5 +238,9 @@ def parse_squeue(text: str, marker: str) -> dict[str, JobStatus]:
             start_time=parse_time(start.strip()),
             comment=comment.strip(),
             user=none_if_empty(user),
+            end_time=parse_aware_time(end.strip()),
+            partition=name_like(partition),
+            cpus=cpu_count(cpus.strip()),
+            gres=name_like(gres),
         )
     return jobs

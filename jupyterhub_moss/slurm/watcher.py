@@ -1,13 +1,24 @@
 """One poll of Slurm for every spawner of the hub.
 
 Spawners register the jobs they care about; a single background task asks Slurm
-about all of them at once, every ``interval`` seconds, or every
-``fast_interval`` seconds while any job is starting or stopping (every
-``start_interval`` seconds for the few seconds in which a job runs but its server
-has not reported its port yet). Once every starting job has been pending for
-``pending_grace`` seconds, polls slow down to every ``pending_interval`` seconds:
-a job that waits for free nodes may wait for hours. Spawners read the latest
+about them, one process for all the jobs that are due. Spawners read the latest
 answer, or wait for the next one; they never ask Slurm themselves.
+
+The pace is each job's own:
+
+- A running server's job is asked about with all the others, every ``interval``
+  seconds.
+- A job that starts or stops (a *fast* watch) is asked about ``fast_interval``
+  seconds after its state last changed, then after twice as long each time, up to
+  a ceiling: ``pending_interval`` while it is pending or stopping,
+  ``start_interval`` while it runs and its server has not reported. A server
+  normally reports by calling the hub (``handlers/ready``), which asks about its
+  job at once through :meth:`JobWatcher.refresh`; the backoff is the fallback for
+  a server whose call cannot reach the hub, and what a start costs slurmctld stays
+  a handful of requests however long the server takes to boot.
+- A poll at that pace also takes the fast watches that would be due within half of
+  their pause: jobs started together are soon asked about together. A poll that
+  someone asked for (a server's call) asks about their jobs alone.
 
 What one poll costs slurmctld depends on the hub's own jobs, not on the size of
 the queue: each job is looked up by its id (one ``scontrol`` process for all of
@@ -30,26 +41,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import random
 import time
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..metrics import WATCHER_POLL_DURATION, WATCHER_POLL_JOBS
+from .jobquery import JobQuery
 from .runner import SlurmCommandError, run_command
-from .scontrol import AMBIGUOUS, parse_show_jobs, show_jobs_argv, show_jobs_input
-from .scontrol import new_marker as new_scontrol_marker
-from .squeue import (
-    JobStatus,
-    new_marker,
-    parse_job_states,
-    parse_slurm_version,
-    parse_squeue,
-    squeue_argv,
-    squeue_states_argv,
-)
+from .squeue import JobStatus
 
 __all__ = ["DETAILS_EVERY", "GONE", "JobWatcher", "shared_job_watcher"]
 
@@ -68,16 +68,25 @@ DETAILS_EVERY = 10
 GONE = JobStatus(job_id="", state="GONE", node=None, reason=None, start_time=None, comment="")
 
 
+#: The least time between the end of one poll and the start of a poll that
+#: someone asked for (:meth:`JobWatcher.refresh`): calls that come together (servers
+#: started together report together) share one process.
+GATHER = 0.05
+
+
 @dataclass
 class _Watch:
     fast: bool = False
     on_finished: Callable[[JobStatus], object] | None = None
     notified: bool = False
     seen: bool = False  # listed by a successful query at least once
-    pending_since: float | None = None  # monotonic time it was first seen PENDING
     owner: str | None = None  # the user whose job it must be
     verified: bool = False  # a detailed answer has shown it is the owner's
     foreign_logged: bool = False
+    phase: str | None = None  # the state its pace was last reset for
+    phase_since: float = 0.0  # monotonic time that state was first seen (or fast set)
+    delay: float = 0.0  # its current pause, while fast
+    next_due: float = 0.0  # monotonic time it is next asked about, while fast
 
 
 class JobWatcher:
@@ -92,21 +101,15 @@ class JobWatcher:
         timeout: float = 15.0,
         start_interval: float | None = None,
         pending_interval: float | None = None,
-        pending_grace: float = 30.0,
         runner=run_command,
     ):
-        self.squeue = squeue
-        self.scontrol = scontrol
-        #: whether this Slurm answers ``squeue --only-job-state`` (None: not asked yet)
-        self._states_supported: bool | None = None
+        self.query = JobQuery(squeue, scontrol, timeout, runner)
         self._state_polls = 0  # polls answered by states alone since all were looked at in detail
         self.interval = interval
         self.fast_interval = fast_interval
-        self.start_interval = fast_interval if start_interval is None else start_interval
-        self.pending_interval = fast_interval if pending_interval is None else pending_interval
-        self.pending_grace = pending_grace
+        self.start_interval = max(fast_interval, start_interval or fast_interval)
+        self.pending_interval = max(fast_interval, pending_interval or fast_interval)
         self.timeout = timeout
-        self._runner = runner
         #: the watches, by (owner, job id)
         self._watches: dict[tuple[str | None, str], _Watch] = {}
         #: what each watch last learnt (GONE for another user's job under its id)
@@ -117,8 +120,16 @@ class JobWatcher:
         self._wake: asyncio.Event | None = None
         self._poll_done: asyncio.Event | None = None
         self._callbacks: set[asyncio.Future] = set()
-        #: the jobs that callers of refresh() wait for (None: any job)
-        self._waiting: Counter[str | None] = Counter()
+        #: the job ids someone waits for (refresh()), asked about at the next poll
+        self._urgent: set[str] = set()
+        #: whether someone waits for a poll of every job
+        self._urgent_all = False
+        #: monotonic time at which every job is next asked about
+        self._all_due = 0.0
+        #: when the last poll asking about each job id began and finished (monotonic)
+        self._asked_at: dict[str, tuple[float, float]] = {}
+        #: when the last poll of every job began and finished (monotonic)
+        self._all_asked_at = (0.0, 0.0)
         #: monotonic time at which the last poll (successful or not) finished
         self.last_poll_finished = 0.0
         #: monotonic time at which the last successful poll finished
@@ -134,7 +145,7 @@ class JobWatcher:
         self, job_id: str, *, fast: bool = False, on_finished=None, owner: str | None = None
     ) -> None:
         """Follow ``owner``'s job ``job_id``; ``fast`` asks for quick polls while it
-        starts or stops.
+        starts or stops (see the module's text for their pace).
 
         ``on_finished(status)`` is called once when the job is seen to have ended.
         ``owner``: the user whose job it must be; a job of anyone else under that
@@ -145,19 +156,26 @@ class JobWatcher:
         entry = self._watches.get(key)
         if entry is None:
             entry = self._watches[key] = _Watch(owner=owner)
-        entry.fast = fast
+        self._set_fast(entry, fast)
         if on_finished is not None:
             entry.on_finished = on_finished
         self._ensure_running()
-        if fast:
-            self._wake_loop()
+        self._wake_loop()
 
     def set_fast(self, job_id: str, fast: bool, owner: str | None = None) -> None:
         entry = self._watches.get((owner, str(job_id)))
         if entry is not None:
-            entry.fast = fast
-            if fast:
-                self._wake_loop()
+            self._set_fast(entry, fast)
+            self._wake_loop()
+
+    def _set_fast(self, entry: _Watch, fast: bool) -> None:
+        if fast and not entry.fast:
+            # Quick from now: a start or a stop begins.
+            now = time.monotonic()
+            entry.phase_since = now
+            entry.delay = self.fast_interval
+            entry.next_due = now
+        entry.fast = fast
 
     def set_on_finished(self, job_id: str, callback, owner: str | None = None) -> None:
         entry = self._watches.get((owner, str(job_id)))
@@ -172,6 +190,8 @@ class JobWatcher:
         self._status.pop((owner, job_id), None)
         if job_id not in self.watched:
             self._answers.pop(job_id, None)
+            self._asked_at.pop(job_id, None)
+            self._urgent.discard(job_id)
 
     def status(self, job_id: str, owner: str | None = None) -> JobStatus | None:
         """The last known status of ``owner``'s job: a :class:`JobStatus`,
@@ -194,19 +214,26 @@ class JobWatcher:
     @property
     def refresh_timeout(self) -> float:
         """Long enough for a poll under way and a full next one."""
-        return 2 * self.timeout + max(self.fast_interval, self.pending_interval) + 5
+        return 2 * self.timeout + GATHER + 5
+
+    @property
+    def longest_pause(self) -> float:
+        """The longest time between two polls of a job that starts or stops."""
+        return max(self.fast_interval, self.pending_interval, self.start_interval)
 
     async def refresh(
         self,
         after: float | None = None,
         timeout: float | None = None,
         job_id: str | None = None,
+        fresh: bool = False,
     ) -> bool:
-        """Wait for a poll that finishes after ``after`` (default: now); return whether
-        it succeeded. Concurrent callers share the same poll.
+        """Have Slurm asked now about ``job_id`` (default: every job), and wait for
+        an answer that finishes after ``after`` (default: now); return whether it
+        succeeded. Callers that come together share one poll. ``fresh``: only a
+        poll that began after ``after`` will do (one under way may have asked
+        before a change the caller knows of, such as a job's new comment).
 
-        The poll comes at once, unless the caller waits for ``job_id`` only and that
-        job has been pending for long: then it comes at the slower pending pace.
         Never raises on a slow or failing Slurm: it returns False after ``timeout``
         (default: :attr:`refresh_timeout`).
         """
@@ -215,29 +242,50 @@ class JobWatcher:
         if timeout is None:
             timeout = self.refresh_timeout
         deadline = time.monotonic() + timeout
-        key = None if job_id is None else str(job_id)
-        self._waiting[key] += 1
+        job_id = None if job_id is None else str(job_id)
+
+        def answered() -> bool:
+            times = self._all_asked_at if job_id is None else self._asked_at.get(job_id)
+            return times is not None and times[0 if fresh else 1] > after
+
+        while not answered():
+            if not self._watches or (job_id is not None and job_id not in self.watched):
+                # Nothing to ask about: do not let a caller's loop spin.
+                await asyncio.sleep(self.fast_interval)
+                return False
+            if job_id is None:
+                self._urgent_all = True
+            else:
+                self._urgent.add(job_id)
+            if not await self._next_poll_until(deadline):
+                return False
+        # Did the poll that answered succeed? (Only the last poll can have.)
+        return self.last_error is None
+
+    async def next_poll(self, timeout: float) -> bool:
+        """Wait for the next poll, whichever jobs it asks about, without asking for
+        one; return whether it came and succeeded (False after ``timeout``)."""
+        began = time.monotonic()
+        if not self._watches:
+            await asyncio.sleep(min(timeout, self.fast_interval))
+            return False
+        self._ensure_running()
+        if not await self._next_poll_until(began + timeout):
+            return False
+        return self.last_success_finished > began
+
+    async def _next_poll_until(self, deadline: float) -> bool:
+        self._ensure_running()
+        done = self._poll_done_event()
+        self._wake_loop()
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
         try:
-            while self.last_poll_finished <= after:
-                if not self._watches:
-                    # Nothing to ask about: do not let a caller's loop spin.
-                    await asyncio.sleep(self.fast_interval)
-                    return False
-                self._ensure_running()
-                done = self._poll_done_event()
-                self._wake_loop()
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                try:
-                    await asyncio.wait_for(done.wait(), remaining)
-                except asyncio.TimeoutError:
-                    return False
-        finally:
-            self._waiting[key] -= 1
-            if self._waiting[key] <= 0:
-                del self._waiting[key]
-        return self.last_success_finished > after
+            await asyncio.wait_for(done.wait(), remaining)
+        except asyncio.TimeoutError:
+            return False
+        return True
 
     # -- the loop -------------------------------------------------------------
 
@@ -261,38 +309,51 @@ class JobWatcher:
             self._wake = asyncio.Event()
             self._task = asyncio.ensure_future(self._run())
 
-    def _long_pending(self, job_id: str | None, now: float) -> bool:
-        """Whether every watch of ``job_id`` has seen it pending for long."""
-        watches = [w for (_, j), w in self._watches.items() if j == job_id]
-        return bool(watches) and all(
-            w.pending_since is not None and now - w.pending_since >= self.pending_grace
-            for w in watches
-        )
+    def _fast_pause(self, key: tuple[str | None, str], entry: _Watch, now: float) -> float:
+        """The pause before a fast watch is asked about again: as long as its state
+        has lasted (so doubling), from ``fast_interval`` up to the ceiling of the
+        state."""
+        status = self._status.get(key)
+        if status is None:
+            return self.fast_interval  # no answer yet: the first one matters
+        if status is not GONE and status.running and not status.port:
+            ceiling = self.start_interval  # its server is booting, and will call
+        else:
+            ceiling = self.pending_interval
+        return min(ceiling, max(self.fast_interval, now - entry.phase_since))
 
-    def _next_delay(self) -> float:
-        """Seconds between the last poll and the next: quickest while a server is about
-        to report, quick while jobs start or stop or someone waits, slower once all
-        that is left to wait for is jobs long pending."""
-        fast_keys = [key for key, watch in self._watches.items() if watch.fast]
-        for key in fast_keys:
-            status = self._status.get(key)
-            if status is not None and status is not GONE and status.running and not status.port:
-                return self.start_interval
-        fast = [job_id for _, job_id in fast_keys]
-        now = time.monotonic()
-        if any(not self._long_pending(job_id, now) for job_id in [*fast, *self._waiting]):
-            return self.fast_interval
-        if fast or self._waiting:
-            return max(self.fast_interval, min(self.pending_interval, self.interval))
-        return self.interval
+    def _next_due(self) -> float:
+        """Monotonic time of the next poll: no sooner than the hub's account may ask
+        again where slurmctld limits its rate (the calls that come meanwhile then
+        share that poll)."""
+        due = self._all_due
+        if self._urgent or self._urgent_all:
+            due = min(due, self.last_poll_finished + GATHER)
+        for watch in self._watches.values():
+            if watch.fast:
+                due = min(due, watch.next_due)
+        return max(due, time.monotonic() + self.query.pause_for_budget())
 
-    async def _pause(self, started: float) -> None:
+    def _due_ids(self, now: float) -> list[str]:
+        """The job ids the poll starting now asks about."""
+        if self._urgent_all or now >= self._all_due:
+            return self.watched
+        due = {job_id for (_, job_id), w in self._watches.items() if w.fast and w.next_due <= now}
+        if due:
+            # A poll at the watches' own pace takes those nearly due along.
+            for (_, job_id), watch in self._watches.items():
+                if watch.fast and watch.next_due <= now + watch.delay / 2:
+                    due.add(job_id)
+        # A poll someone asked for (a server's call) asks about their jobs alone: the
+        # servers of a class then become ready as each calls, not all in one moment.
+        due |= self._urgent
+        return [job_id for job_id in self.watched if job_id in due]
+
+    async def _pause(self) -> None:
         """Wait until the next poll is due. A wake (a new job, a caller waiting)
-        reckons again when that is; however often spawners ask, polls keep their pace.
-        The pause is never longer than the pace asks (see :data:`PAUSE_JITTER`)."""
-        shorten = 1 - random.uniform(0, PAUSE_JITTER)  # noqa: S311 - not a secret
+        reckons again when that is."""
         while self._watches:
-            remaining = started + shorten * self._next_delay() - time.monotonic()
+            remaining = self._next_due() - time.monotonic()
             if remaining <= 0:
                 return
             self._wake.clear()
@@ -304,9 +365,9 @@ class JobWatcher:
     async def _run(self) -> None:
         try:
             while self._watches:
-                started = time.monotonic()
-                await self.poll_once()
-                await self._pause(started)
+                await self._pause()
+                if self._watches:
+                    await self.poll_once(self._due_ids(time.monotonic()))
         except asyncio.CancelledError:
             raise
         except Exception:  # pragma: no cover - a bug; keep the hub alive
@@ -316,15 +377,23 @@ class JobWatcher:
             # Nobody must wait for a poll that will not come.
             self._announce_poll()
 
-    async def poll_once(self) -> bool:
-        """Ask Slurm about every watched job once; True if it answered."""
-        keys = list(self._watches)
-        job_ids = self.watched
+    async def poll_once(self, job_ids: list[str] | None = None) -> bool:
+        """Ask Slurm about ``job_ids`` (default: every watched job) once; True if it
+        answered."""
+        everything = job_ids is None or set(job_ids) >= set(self.watched)
+        if job_ids is None:
+            job_ids = self.watched
+        asked = set(job_ids)
+        keys = [key for key in self._watches if key[1] in asked]
         if not job_ids:
             return True
         self.calls += 1
         ok = False
         began = time.monotonic()
+        # Whoever asked for these jobs (or for all) before now is answered by this poll.
+        self._urgent -= asked
+        if everything:
+            self._urgent_all = False
         WATCHER_POLL_JOBS.observe(len(job_ids))
         try:
             statuses = await self._ask(job_ids)
@@ -347,11 +416,25 @@ class JobWatcher:
         finished = time.monotonic()
         WATCHER_POLL_DURATION.observe(finished - began)
         self.last_poll_finished = finished
+        self._schedule(keys, began, finished, everything)
         if ok:
             self.last_success_finished = finished
             self._notify_finished(keys)
         self._announce_poll()
         return ok
+
+    def _schedule(self, keys, began: float, finished: float, everything: bool) -> None:
+        """When the jobs just asked about are due again. Each pause is shortened by up
+        to :data:`PAUSE_JITTER`, at random."""
+        for key in keys:
+            self._asked_at[key[1]] = (began, finished)
+            entry = self._watches.get(key)
+            if entry is not None and entry.fast:
+                entry.delay = self._fast_pause(key, entry, finished)
+                entry.next_due = began + entry.delay * _shorten()
+        if everything:
+            self._all_asked_at = (began, finished)
+            self._all_due = began + self.interval * _shorten()
 
     def _record(self, key: tuple[str | None, str], entry: _Watch, status: JobStatus) -> None:
         job_id = key[1]
@@ -372,11 +455,12 @@ class JobWatcher:
                 entry.verified = True
         if status is not GONE:
             entry.seen = True
-        if status is not GONE and status.state == "PENDING":
-            if entry.pending_since is None:
-                entry.pending_since = time.monotonic()
-        else:
-            entry.pending_since = None
+        phase = status.state if status is not GONE else "GONE"
+        if phase != entry.phase:
+            # A new state starts the quick pace again: a job that starts running is
+            # asked about soon, in case its server's call does not come.
+            entry.phase = phase
+            entry.phase_since = time.monotonic()
         self._status[key] = status
 
     # -- asking Slurm ---------------------------------------------------------
@@ -390,7 +474,7 @@ class JobWatcher:
         return (
             bool(watches)
             and all(w.verified and not w.fast for _, w in watches)
-            and job_id not in self._waiting
+            and job_id not in self._urgent
             and status is not None
             and status is not GONE
             and status.running
@@ -409,8 +493,8 @@ class JobWatcher:
         settled = [] if due else [j for j in job_ids if self._settled(j)]
         details = [j for j in job_ids if j not in settled]
         result: dict[str, JobStatus] = {}
-        if settled and await self._can_ask_states():
-            states = await self._ask_states(settled)
+        if settled and await self.query.can_ask_states():
+            states = await self.query.states(settled)
             self._state_polls += 1
             for job_id in settled:
                 known = self._answers[job_id]
@@ -422,67 +506,11 @@ class JobWatcher:
         else:
             details += settled
         if details:
-            result.update(await self._ask_details(details))
+            for job_id, answer in (await self.query.details(details)).items():
+                result[job_id] = GONE if answer is None else answer
         if due:
             self._state_polls = 0
         return result
-
-    async def _can_ask_states(self) -> bool:
-        if self._states_supported is None:
-            result = await self._runner([self.squeue, "--version"], timeout=self.timeout)
-            version = parse_slurm_version(result.stdout)
-            self._states_supported = version is not None and version >= (23, 2)
-            log.info(
-                "Slurm %s: running jobs are followed %s",
-                ".".join(map(str, version)) if version else "(version unknown)",
-                "by their state alone" if self._states_supported else "in detail",
-            )
-        return self._states_supported
-
-    async def _ask_states(self, job_ids: list[str]) -> dict[str, str]:
-        argv = squeue_states_argv(job_ids, self.squeue)
-        result = await self._runner(argv, timeout=self.timeout, check=False)
-        if result.returncode != 0 and "Invalid job id" not in result.stderr:
-            raise SlurmCommandError(
-                argv,
-                f"squeue exited with status {result.returncode}",
-                returncode=result.returncode,
-                stderr=result.stderr,
-            )
-        return parse_job_states(result.stdout)
-
-    async def _ask_details(self, job_ids: list[str]) -> dict[str, JobStatus]:
-        """One scontrol for all of them; squeue for each whose record is ambiguous."""
-        marker = new_scontrol_marker()
-        result = await self._runner(
-            show_jobs_argv(self.scontrol),
-            input=show_jobs_input(job_ids, marker),
-            timeout=self.timeout,
-            check=False,
-            env=_time_env(),
-        )
-        answers = parse_show_jobs(result.stdout, result.stderr, job_ids, marker)
-        statuses: dict[str, JobStatus] = {}
-        for job_id, answer in answers.items():
-            if answer == AMBIGUOUS:
-                answer = await self._ask_squeue(job_id)
-            statuses[job_id] = GONE if answer is None else answer
-        return statuses
-
-    async def _ask_squeue(self, job_id: str) -> JobStatus | None:
-        marker = new_marker()
-        argv = squeue_argv(job_id, marker, self.squeue)
-        result = await self._runner(argv, timeout=self.timeout, check=False, env=_time_env())
-        if result.returncode != 0:
-            if "Invalid job id specified" in result.stderr:
-                return None  # squeue's way of saying "no such job"
-            raise SlurmCommandError(
-                argv,
-                f"squeue exited with status {result.returncode}",
-                returncode=result.returncode,
-                stderr=result.stderr,
-            )
-        return parse_squeue(result.stdout, marker).get(job_id)
 
     def _notify_finished(self, keys) -> None:
         for key in keys:
@@ -507,9 +535,8 @@ class JobWatcher:
             self._task.cancel()
 
 
-def _time_env() -> dict[str, str]:
-    """The hub's environment, with times printed in ISO 8601 whatever the site's default."""
-    return {**os.environ, "SLURM_TIME_FORMAT": "standard"}
+def _shorten() -> float:
+    return 1 - random.uniform(0, PAUSE_JITTER)  # noqa: S311 - not a secret
 
 
 _watchers: dict[tuple, JobWatcher] = {}
@@ -523,7 +550,6 @@ def shared_job_watcher(
     timeout: float,
     start_interval: float | None = None,
     pending_interval: float | None = None,
-    pending_grace: float = 30.0,
 ):
     """The hub-wide watcher for these settings (one per event loop)."""
     loop = asyncio.get_running_loop()
@@ -535,7 +561,6 @@ def shared_job_watcher(
         "timeout": timeout,
         "start_interval": start_interval,
         "pending_interval": pending_interval,
-        "pending_grace": pending_grace,
     }
     key = (id(loop), *settings.values())
     watcher = _watchers.get(key)

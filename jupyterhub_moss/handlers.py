@@ -9,6 +9,8 @@
   the home page (see :mod:`.home`).
 - ``GET {hub}/moss/log/USER[/SERVER]`` and ``{hub}/api/moss/log/...``: a server's
   job output, for its owner and admins (see :mod:`.joblog`).
+- ``POST {hub}/api/moss/ready/USER[/SERVER]``: a starting server's job saying that
+  its server answers, with the server's own token (see :mod:`.ready`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from tornado import web
 from .estimate import EstimateHandler
 from .home import ServersHandler
 from .joblog import log_routes
+from .ready import ready_routes
 
 __all__ = ["ResourcesHandler", "StaticHandler", "handlers"]
 
@@ -72,4 +75,6 @@ def handlers() -> list[tuple]:
         # The home page's line about each server's job (home.py), the job output (joblog.py).
         (r"/api/moss/servers", ServersHandler),
         *log_routes(),
+        # A starting server's job saying that its server answers (ready.py).
+        *ready_routes(),
     ]

@@ -17,6 +17,7 @@ from prometheus_client import Counter, Histogram
 
 __all__ = [
     "FACTS_CACHE",
+    "READY_CALLS",
     "RUNNING_TO_READY",
     "SINFO_CACHE",
     "SLURM_COMMANDS",
@@ -81,6 +82,15 @@ RUNNING_TO_READY = Histogram(
     "Time from Slurm reporting the job running to its server listening, by partition",
     ["partition"],
     buckets=(1, 2, 5, 10, 20, 30, 60, 120, 300, 600),
+)
+
+READY_CALLS = Counter(
+    "jupyterhub_moss_ready_calls",
+    "Calls of starting servers' jobs saying their server answers, by outcome: accepted "
+    "(Slurm confirmed the job and its port), late (a poll had found the port first), "
+    "refused (the server was not starting, the port was outside the range, or Slurm did "
+    "not confirm it), forbidden (not the server's own token)",
+    ["outcome"],
 )
 
 WATCHER_POLL_JOBS = Histogram(

@@ -35,9 +35,8 @@ from .form import render_options_form
 from .launches import LaunchHistory
 from .metrics import SPAWNS, counted_spawn
 from .migration import PeerSettings
-from .options import (
-    UserOptions,
-)
+from .options import UserOptions
+from .progress import SpawnProgress
 from .sbatch_options import SbatchOptionError, check_allowed_options
 from .slurm.job import ServerJob, command_environment
 from .slurm.output import STATE_OUTPUT
@@ -314,7 +313,7 @@ class MOSlurmSpawner(LaunchHistory, UserChoices, SlurmFacts, SlurmSettings, Peer
         # job_output_of and job_output_paths stay: the last job's output is still readable.
         # JupyterHub clears the state as a spawn begins: the pending page of this
         # spawn must not show the messages of the last one.
-        self._progress_events = []
+        self._progress = None
 
     def _save_state_now(self):
         """Write the state to the hub's database right away.
@@ -339,25 +338,18 @@ class MOSlurmSpawner(LaunchHistory, UserChoices, SlurmFacts, SlurmSettings, Peer
     # ------------------------------------------------------------------
 
     _starting = False
-    _progress_events: list
-    _progress_changed: asyncio.Event | None = None
+    _awaiting_server = False  # get_url() follows a job that started before a hub restart
+    _progress: SpawnProgress | None = None
+
+    @property
+    def spawn_progress(self) -> SpawnProgress:
+        """The messages of the spawn under way (or of the last one)."""
+        if self._progress is None:
+            self._progress = SpawnProgress(self.log, self._log_name)
+        return self._progress
 
     def _report(self, message: str, progress: int | None = None, html: str | None = None) -> None:
-        if not hasattr(self, "_progress_events"):
-            self._progress_events = []
-        if self._progress_changed is None:
-            self._progress_changed = asyncio.Event()
-        if self._progress_events and self._progress_events[-1]["message"] == message:
-            return
-        event = {"message": message}
-        if html:
-            event["html_message"] = html
-        if progress is not None:
-            event["progress"] = progress
-        self._progress_events.append(event)
-        self.log.info("%s: %s", self._log_name, message)
-        if self._progress_changed is not None:
-            self._progress_changed.set()
+        self.spawn_progress.report(message, progress, html)
 
     def batch_script_for(
         self, options: UserOptions, partition, token: str = "", *, estimate: bool = False
@@ -444,7 +436,6 @@ class MOSlurmSpawner(LaunchHistory, UserChoices, SlurmFacts, SlurmSettings, Peer
         started = time.monotonic()
         options_raw = self.user_options or {}
         self._starting = True
-        self._progress_changed = asyncio.Event()
         self.job_id = None
         try:
             options, views = await self.validated_options_and_views(options_raw)
@@ -474,31 +465,30 @@ class MOSlurmSpawner(LaunchHistory, UserChoices, SlurmFacts, SlurmSettings, Peer
             self._starting = False
             if self.job_id:
                 self._watcher().set_fast(self.job_id, False, self._username)
-            if self._progress_changed is not None:
-                self._progress_changed.set()
+            self.spawn_progress.wake()
         self.job_node = node
         self.job_port = port
         self._report(f"Server running on {node}, port {port}", 100)
         return (self.node_address.format(node=node), port)
 
+    async def server_reported(self, port: int) -> str | None:
+        """The job's call (``{hub}/api/moss/ready``, see :mod:`.ready`): its server
+        answers on ``port``. Accepted only while this server starts, for a port in
+        ``server_port_range``, and once Slurm confirms it; None then, else why not."""
+        low, high = self.server_port_range
+        if not low <= port <= high:
+            return f"port {port} is outside the servers' range {low}-{high}"
+        if not ((self._starting or self._awaiting_server) and self.job_id):
+            return "the server is not starting"
+        return await self._job().confirm_server(self.job_id, port)
+
     async def progress(self):
-        seen = 0
-        while True:
-            events = getattr(self, "_progress_events", [])
-            while seen < len(events):
-                yield events[seen]
-                seen += 1
-            # JupyterHub's own flag covers the steps before start() too.
-            if not (self._starting or getattr(self, "_spawn_pending", False)):
-                return
-            changed = self._progress_changed
-            if changed is None:
-                changed = self._progress_changed = asyncio.Event()
-            changed.clear()
-            try:
-                await asyncio.wait_for(changed.wait(), 5)
-            except asyncio.TimeoutError:
-                pass
+        # JupyterHub's own flag covers the steps before start() too.
+        def active() -> bool:
+            return self._starting or getattr(self, "_spawn_pending", False)
+
+        async for event in self.spawn_progress.follow(active):
+            yield event
 
     def _job_finished(self, status):
         """The watcher saw our job end: tell JupyterHub now, not at its next poll."""
@@ -558,6 +548,8 @@ class MOSlurmSpawner(LaunchHistory, UserChoices, SlurmFacts, SlurmSettings, Peer
         if self.job_id and not (self.job_node and self.job_port) and not self._starting:
             job_id = self.job_id
             self.log.info("Job %s of %s is still starting; waiting for it", job_id, self._log_name)
+            self._awaiting_server = True
+            self._follow(job_id, fast=True)
             try:
                 await self.load_account()
                 node, port = await self._job().wait_for_server(
@@ -571,6 +563,10 @@ class MOSlurmSpawner(LaunchHistory, UserChoices, SlurmFacts, SlurmSettings, Peer
             else:
                 self.job_node, self.job_port = node, port
                 self._save_state_now()
+            finally:
+                self._awaiting_server = False
+                if self.job_id == job_id:
+                    self._watcher().set_fast(job_id, False, self._username)
         if self.job_node and self.job_port:
             return f"http://{self.node_address.format(node=self.job_node)}:{self.job_port}"
         return await super().get_url()

@@ -263,7 +263,8 @@ def test_the_estimate_script_has_no_token_no_comment_and_no_hub_environment():
     assert "secret-token" in full and "tok123" in full
     script = spawner.batch_script_for(options, VIEWS["cpu"], "tok123", estimate=True)
     assert "secret-token" not in script
-    assert "JUPYTERHUB_USER" not in script
+    assert "export JUPYTERHUB_USER=" in full
+    assert "export JUPYTERHUB_USER=" not in script
     assert "tok123" not in script and "--comment" not in script
     assert "#SBATCH --cpus-per-task=4" in script
 

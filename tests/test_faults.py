@@ -12,7 +12,17 @@ import time
 from pathlib import Path
 
 import pytest
-from hubtools import active_jobs, block_partition, job_info, job_output, slurm, wait_for_job
+from hubtools import (
+    HUB_VENV,
+    active_jobs,
+    block_partition,
+    job_info,
+    job_output,
+    shared_folder,
+    slurm,
+    wait_for_job,
+    write_script,
+)
 
 pytestmark = pytest.mark.cluster
 
@@ -227,6 +237,37 @@ def test_taken_port_is_replaced_by_a_free_one(hub_factory):
         assert info["Comment"] != f"moss:port={port}"
         output = job_output(job_id)
         assert f"port {port} is taken on" in output
+        client = hub.login(user)
+        assert hub.server_status(client, user).status_code == 200
+    assert_no_orphans(hub, [user])
+
+
+def test_a_port_taken_for_a_moment_at_the_servers_bind_brings_another_port(hub_factory):
+    # Another process held the port just when the server bound it (an outgoing
+    # connection's own port comes from the same range), and let it go right after:
+    # the server says so and exits. Its first start here plays that part.
+    with shared_folder() as folder:
+        first = folder / "first-start-done"
+        wrapper = write_script(
+            folder / "server-losing-its-port-once",
+            "#!/bin/bash\n"
+            "port=${JUPYTERHUB_SERVICE_URL##*:}; port=${port%%/*}\n"
+            f"if [ ! -e {first} ]; then\n"
+            f"    touch {first}\n"
+            '    echo "[C ServerApp] ERROR: the Jupyter server could not be started because'
+            ' port $port is not available." >&2\n'
+            "    exit 1\n"
+            "fi\n"
+            f'exec {HUB_VENV}/bin/jupyterhub-singleuser "$@"\n',
+        )
+        folder.chmod(0o777)  # the job, as the user, marks its first start there
+        hub = hub_factory(f"c.Spawner.cmd = [{str(wrapper)!r}]\n")
+        user = "moss09"
+        start(hub, user, partition="cpu")
+        model = hub.wait_ready(user)
+        output = job_output(model["state"]["job_id"])
+        assert "was taken before the server could listen on it, trying another" in output
+        assert first.exists()
         client = hub.login(user)
         assert hub.server_status(client, user).status_code == 200
     assert_no_orphans(hub, [user])

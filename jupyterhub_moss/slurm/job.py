@@ -51,6 +51,25 @@ _SAID_CHARS = 300
 _KEPT_VARIABLES = ("SLURM_CONF",)
 
 
+#: The most ``sbatch`` the hub runs at once. When a class presses Start together,
+#: slurmctld takes the submissions one after another anyway (each holds its job
+#: lock): more at once only make each wait longer inside slurmctld, and fork more
+#: processes on the hub at the same moment.
+SUBMISSION_SLOTS = 4
+
+_slots: dict[int, asyncio.Semaphore] = {}
+
+
+def submission_slots() -> asyncio.Semaphore:
+    """The hub's one limit on concurrent submissions (one per event loop)."""
+    loop_id = id(asyncio.get_running_loop())
+    slots = _slots.get(loop_id)
+    if slots is None:
+        _slots.clear()
+        slots = _slots[loop_id] = asyncio.Semaphore(SUBMISSION_SLOTS)
+    return slots
+
+
 def command_environment(home: str | None, username: str, slurm_bin_dir: str = "") -> dict[str, str]:
     """The whole environment of a command run as the user (and so of its job).
 
@@ -127,9 +146,10 @@ class ServerJob:
         may have submitted is looked up by its comment (``token``) and cancelled.
         """
         try:
-            result = await self._run_as_user(
-                [self.slurm("sbatch"), "--parsable"], input=script, timeout=self.timeout
-            )
+            async with submission_slots():
+                result = await self._run_as_user(
+                    [self.slurm("sbatch"), "--parsable"], input=script, timeout=self.timeout
+                )
         except SlurmCommandError as e:
             log.error("sbatch failed for %s: %s", self.log_name, e)
             if e.timed_out:
@@ -196,9 +216,14 @@ class ServerJob:
         while True:
             if not is_current() or not watcher.is_watched(job_id, self.username):
                 raise user_error(f"Job {job_id} is no longer followed.", reason="job_forgotten")
-            # No later than the deadline, even at the slower pace of a long-pending job.
-            timeout = min(watcher.refresh_timeout, max(deadline - time.monotonic(), 0) + 0.5)
-            ok = await watcher.refresh(timeout=timeout, job_id=job_id)
+            # The watcher's next poll, at its own pace (it backs off while the job
+            # waits or its server boots; the server's call brings a poll at once);
+            # no later than the deadline.
+            timeout = min(
+                watcher.refresh_timeout + watcher.longest_pause,
+                max(deadline - time.monotonic(), 0) + 0.5,
+            )
+            ok = await watcher.next_poll(timeout)
             if not ok and watcher.last_error is None and time.monotonic() > deadline:
                 pass  # the deadline came before the next poll: said below
             elif not ok:
@@ -242,6 +267,22 @@ class ServerJob:
                     self._say(f"Job {job_id} is {status.state.lower()}", 40)
             if time.monotonic() > deadline:
                 raise self.timed_out(job_id, status, unreachable_since, start_timeout)
+
+    async def confirm_server(self, job_id: str, port: int) -> str | None:
+        """The job says its server answers on ``port``: ask Slurm about the job now.
+        None if Slurm confirms it (running, the user's, that port in its comment);
+        else why not. The spawner's waiting ``wait_for_server`` sees the answer."""
+        watcher = self.watcher
+        # Asked after the call came: a poll under way may predate the job's comment.
+        if not await watcher.refresh(job_id=job_id, fresh=True):
+            return f"Slurm did not answer about job {job_id} ({watcher.last_error})"
+        status = watcher.status(job_id, self.username)
+        if status is None or status is GONE or not status.running:
+            state = "gone" if status is None or status is GONE else status.state.lower()
+            return f"job {job_id} of {self.username} is not running ({state})"
+        if status.port != port:
+            return f"job {job_id}'s comment gives port {status.port}, not {port}"
+        return None
 
     def _say(self, message: str, progress: int | None = None) -> None:
         """A progress message; on the pending page, with a link to the job's output."""
@@ -420,12 +461,20 @@ class ServerJob:
         watcher = self.watcher
         if watcher.status(job_id, self.username) is GONE:
             return  # ended, or someone else's job under the same id: nothing to cancel
-        self.watch(job_id, fast=True)
         try:
             await self.cancel(job_id)
+            self.watch(job_id, fast=True)
             deadline = time.monotonic() + stop_timeout
+            asked = False
             while time.monotonic() < deadline:
-                if await watcher.refresh():
+                remaining = max(deadline - time.monotonic(), 0.1)
+                if not asked:
+                    # Asked at once after scancel, then at the watcher's quick pace.
+                    ok = await watcher.refresh(job_id=job_id, timeout=remaining)
+                    asked = True
+                else:
+                    ok = await watcher.next_poll(min(remaining, watcher.refresh_timeout))
+                if ok:
                     status = watcher.status(job_id, self.username)
                     # COMPLETING: cancelled, its processes on their way out.
                     if status is GONE or (

@@ -33,7 +33,8 @@
 # without slurmdbd that the Slurm 24.11 run tests against.
 #
 # /etc/moss-dev/cluster.env, when it exists, may set the cluster's name and ports
-# (MOSS_CLUSTER_NAME, MOSS_SLURMCTLD_PORT, MOSS_SLURMD_PORT, MOSS_NODE_PORT_BASE):
+# (MOSS_CLUSTER_NAME, MOSS_SLURMCTLD_PORT, MOSS_SLURMD_PORT, MOSS_NODE_PORT_BASE), and
+# MOSS_SLURMCTLD_PARAMETERS (slurm.conf's SlurmctldParameters, none by default):
 # dev/slurm24-up.sh runs this script inside a Debian 13 chroot, and its cluster
 # needs ports of its own to run next to this one.
 set -euo pipefail
@@ -49,6 +50,8 @@ SLURMD_PORT=${MOSS_SLURMD_PORT:-16818}
 NODE_PORT_BASE=${MOSS_NODE_PORT_BASE:-17000}
 SLURMDBD_PORT=${MOSS_SLURMDBD_PORT:-16819}
 MOSS_ACCOUNTING=${MOSS_ACCOUNTING:-1}
+# SlurmctldParameters, if any (the 24.11 cluster turns on the per-user RPC rate limit)
+SLURMCTLD_PARAMETERS=${MOSS_SLURMCTLD_PARAMETERS:-}
 CONF_DIR=/etc/slurm
 STATE_DIR=/var/lib/moss-dev/slurm
 LOG_DIR=/var/log/moss-dev
@@ -141,6 +144,7 @@ SelectTypeParameters=CR_Core_Memory
 DefMemPerCPU=500
 SlurmdParameters=config_overrides
 SchedulerParameters=batch_sched_delay=0,bf_interval=2
+${SLURMCTLD_PARAMETERS:+SlurmctldParameters=$SLURMCTLD_PARAMETERS}
 SchedulerType=sched/backfill
 $accounting
 MailProg=/bin/true

@@ -11,7 +11,8 @@
 # The chroot (MOSS_CHROOT, default /var/lib/moss-dev/trixie) holds:
 #  - Debian 13 minbase with Slurm 24.11, munge, Python 3.13 and Node.js
 #  - the cluster of dev/cluster-up.sh (that very script runs inside), with its own
-#    name, ports, state, logs, munged and munge key, so both clusters can run at once
+#    name, ports, state, logs, munged and munge key, so both clusters can run at once,
+#    and slurmctld's per-user RPC rate limit on (rl_enable), as a centre may have it
 #  - the same users, and /opt/moss-dev/jh6: JupyterHub 6, JupyterLab and this
 #    package, readable by the users since their jobs run servers from it
 #  - this repository, bind-mounted at /opt/moss-src
@@ -37,7 +38,8 @@ CLUSTER_SETTINGS="MOSS_CLUSTER_NAME=moss24
 MOSS_SLURMCTLD_PORT=26817
 MOSS_SLURMD_PORT=26818
 MOSS_NODE_PORT_BASE=27000
-MOSS_ACCOUNTING=0"
+MOSS_ACCOUNTING=0
+MOSS_SLURMCTLD_PARAMETERS=rl_enable,rl_log_freq=0"
 PACKAGES=(slurmctld slurmd slurm-client munge python3 python3-venv sudo nodejs procps
     ca-certificates hostname)
 

@@ -231,6 +231,21 @@ SLURM24 = [
         "the generated rules' regular expressions under a newer sudo",
     ),
     (
+        "test_rate_limit.py",
+        "test_a_flood_of_queries_is_told_to_back_off_and_logged",
+        "slurmctld's per-user rate limit (23.02+) is on, and its log says when it bites",
+    ),
+    (
+        "test_rate_limit.py",
+        "test_the_watchers_queries_stay_within_the_rate_limit",
+        "200 running, 200 pending and 64 starting servers within the rate limit",
+    ),
+    (
+        "test_ready_call.py",
+        "test_a_start_costs_slurmctld_a_handful_of_job_lookups_however_long_the_boot",
+        "what a start costs slurmctld, where running servers are followed by state",
+    ),
+    (
         "test_test_user_homes.py",
         "test_every_path_in_the_test_users_homes_belongs_to_its_user",
         "nothing the run did left a foreign path in a home",

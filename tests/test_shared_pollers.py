@@ -398,8 +398,8 @@ async def test_jobs_started_together_are_soon_asked_about_together(tmp_path, squ
     watcher.stop()
 
 
-async def test_a_few_jobs_are_asked_about_by_id_never_through_the_job_table(tmp_path, squeue):
-    ids = [str(i) for i in range(100, 108)]
+async def test_each_poll_asks_for_jobs_by_id_never_for_the_job_table(tmp_path, squeue):
+    ids = [str(i) for i in range(100, 116)]
     set_jobs(tmp_path, *(f"{i}|RUNNING|node1|None|N/A|moss:port={4000 + int(i)}" for i in ids))
     watcher = watcher_for(squeue, interval=60, fast_interval=0.05, timeout=5)
     for job_id in ids:
@@ -412,26 +412,6 @@ async def test_a_few_jobs_are_asked_about_by_id_never_through_the_job_table(tmp_
     # ... and no squeue listing several jobs in detail (that sends the whole table).
     for line in argvs(tmp_path, "squeue"):
         assert "--only-job-state" in line or "," not in line.split("--jobs ")[-1].split()[0]
-    watcher.stop()
-
-
-async def test_many_jobs_are_asked_about_in_one_request(tmp_path, squeue):
-    ids = [str(i) for i in range(100, 116)]
-    set_jobs(tmp_path, *(f"{i}|PENDING|(null)|Priority|N/A|moss:submit=ab" for i in ids))
-    watcher = watcher_for(squeue, interval=60, fast_interval=0.05, timeout=5)
-    for job_id in ids:
-        watcher.watch(job_id, owner="moss01", fast=True)
-    assert await watcher.refresh()
-    assert all(watcher.status(i, "moss01").state == "PENDING" for i in ids)
-    # 16 jobs: one squeue listing them all (one request), no scontrol (16 requests).
-    listings = [line for line in argvs(tmp_path, "squeue") if "--format" in line]
-    assert listings and polls(tmp_path) == 0
-    assert ",".join(ids) in listings[0]
-    # A few jobs: one request each, through scontrol.
-    for job_id in ids[3:]:
-        watcher.forget(job_id, "moss01")
-    assert await watcher.refresh()
-    assert polls(tmp_path) == 1
     watcher.stop()
 
 

@@ -1,7 +1,8 @@
 """The look-ups of jobs by id that the job watcher makes: one ``scontrol`` process
-for the details of a few jobs (one request each), one ``squeue`` for many (one
-request), ``squeue --only-job-state`` for their states alone where Slurm has it
-(>= 23.02), and ``squeue`` for one job whose ``scontrol`` record is ambiguous."""
+for the details of its jobs (one request each), ``squeue --only-job-state`` for
+their states alone where Slurm has it (>= 23.02), ``squeue`` for one job whose
+``scontrol`` record is ambiguous, and one ``squeue`` for many jobs (one request)
+where the per-user rate limit of Slurm >= 23.02 leaves no room for one each."""
 
 from __future__ import annotations
 
@@ -22,12 +23,10 @@ from .squeue import (
     squeue_states_argv,
 )
 
-__all__ = ["BULK_FROM", "JobQuery", "time_env"]
+__all__ = ["JobQuery", "RequestBudget", "time_env"]
 
 log = logging.getLogger(__name__)
 
-#: The most jobs asked about one request each, where Slurm may limit the rate.
-BULK_FROM = 8
 #: The requests one squeue makes (the jobs, and the partitions it prints them with).
 SQUEUE_REQUESTS = 2
 
@@ -118,18 +117,16 @@ class JobQuery:
     async def details(self, job_ids: list[str]) -> dict[str, JobStatus | None]:
         """Each job's details (None: Slurm no longer knows it).
 
-        A few jobs: one scontrol process, one request each (the cheapest for
-        slurmctld), then squeue for each whose record is ambiguous. More than
-        :data:`BULK_FROM` jobs (a class starting together, many servers waiting),
-        or more than :attr:`budget` allows on Slurm >= 23.02: one squeue, one
-        request for them all (whose cost grows with the queue, but is paid once),
-        so that the hub's account stays within slurmctld's per-user rate limit
-        (which 23.02 brought) however many servers start or wait at once.
+        One scontrol process, one request each: the cheapest for slurmctld, and a
+        cost that does not grow with its queue; then squeue for each job whose
+        record is ambiguous. On Slurm >= 23.02, when :attr:`budget` has no room
+        for one request each: one squeue, one request for them all (whose cost
+        grows with the queue), so that the hub's account stays within
+        slurmctld's per-user rate limit (which 23.02 brought) however many
+        servers start or wait at once.
         """
-        if len(job_ids) > BULK_FROM or (
-            # Slurm >= 23.02 may limit the rate
-            not self.budget.take(len(job_ids)) and await self.can_ask_states()
-        ):
+        if not self.budget.take(len(job_ids)) and await self.can_ask_states():
+            # Slurm >= 23.02, which may limit the rate, and no room for one each.
             return await self._squeue(job_ids)
         marker = new_scontrol_marker()
         result = await self.runner(

@@ -415,6 +415,29 @@ async def test_each_poll_asks_for_jobs_by_id_never_for_the_job_table(tmp_path, s
     watcher.stop()
 
 
+async def test_servers_booting_together_are_asked_about_in_one_request(tmp_path, squeue):
+    booting = [str(i) for i in range(100, 116)]  # running, no port yet: a class starting
+    pending = [str(i) for i in range(200, 204)]
+    set_jobs(
+        tmp_path,
+        *(f"{i}|RUNNING|node1|None|N/A|moss:submit=ab" for i in booting),
+        *(f"{i}|PENDING|(null)|Priority|N/A|moss:submit=ab" for i in pending),
+    )
+    watcher = watcher_for(squeue, interval=60, fast_interval=0.05, timeout=5)
+    for job_id in booting + pending:
+        watcher.watch(job_id, owner="moss01", fast=True)
+    assert await watcher.refresh()  # the first look: each job by its id
+    assert polls(tmp_path) == 1
+    assert await watcher.refresh()
+    # The 16 booting: one squeue listing them; the 4 pending: one request each.
+    listings = [line for line in argvs(tmp_path, "squeue") if "--format" in line]
+    assert len(listings) == 1 and ",".join(booting) in listings[0]
+    assert polls(tmp_path) == 2
+    assert all(watcher.status(j, "moss01").running for j in booting)
+    assert all(watcher.status(j, "moss01").waiting for j in pending)
+    watcher.stop()
+
+
 async def test_where_slurm_limits_the_rate_a_spent_budget_brings_one_request_for_all(
     tmp_path, squeue, slurm_version
 ):

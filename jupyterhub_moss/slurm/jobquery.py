@@ -114,7 +114,9 @@ class JobQuery:
             )
         return parse_job_states(result.stdout)
 
-    async def details(self, job_ids: list[str]) -> dict[str, JobStatus | None]:
+    async def details(
+        self, job_ids: list[str], together: bool = False
+    ) -> dict[str, JobStatus | None]:
         """Each job's details (None: Slurm no longer knows it).
 
         One scontrol process, one request each: the cheapest for slurmctld, and a
@@ -123,8 +125,11 @@ class JobQuery:
         for one request each: one squeue, one request for them all (whose cost
         grows with the queue), so that the hub's account stays within
         slurmctld's per-user rate limit (which 23.02 brought) however many
-        servers start or wait at once.
+        servers start or wait at once. ``together``: one squeue for all, whatever
+        the version.
         """
+        if together:
+            return await self._squeue(job_ids)
         if not self.budget.take(len(job_ids)) and await self.can_ask_states():
             # Slurm >= 23.02, which may limit the rate, and no room for one each.
             return await self._squeue(job_ids)

@@ -64,6 +64,11 @@ PAUSE_JITTER = 0.1
 #: many polls, all in the same poll (one process still): an end time may have changed.
 DETAILS_EVERY = 10
 
+#: More jobs booting than this in one poll are asked about in one request (one
+#: squeue), not one each: when a class presses Start, one request for all costs
+#: slurmctld less than one each, unless its queue holds thousands of jobs.
+BOOTING_TOGETHER = 8
+
 #: The status of a job that Slurm, answering, no longer knows (or knows as someone else's).
 GONE = JobStatus(job_id="", state="GONE", node=None, reason=None, start_time=None, comment="")
 
@@ -481,6 +486,18 @@ class JobWatcher:
             and status.port is not None
         )
 
+    def _booting(self, job_id: str) -> bool:
+        """A job that runs while its server boots (it has not reported a port), and
+        that a spawner is starting."""
+        status = self._answers.get(job_id)
+        return (
+            status is not None
+            and status is not GONE
+            and status.running
+            and status.port is None
+            and any(w.fast for (_, j), w in self._watches.items() if j == job_id)
+        )
+
     async def _ask(self, job_ids: list[str]) -> dict[str, JobStatus]:
         """The status of each job (GONE where Slurm no longer knows it).
 
@@ -505,6 +522,12 @@ class JobWatcher:
                     details.append(job_id)
         else:
             details += settled
+        booting = [j for j in details if self._booting(j)]
+        if len(booting) > BOOTING_TOGETHER:
+            # A class's servers booting together: one request for them all.
+            details = [j for j in details if j not in booting]
+            answers = await self.query.details(booting, together=True)
+            result.update({j: GONE if a is None else a for j, a in answers.items()})
         if details:
             for job_id, answer in (await self.query.details(details)).items():
                 result[job_id] = GONE if answer is None else answer

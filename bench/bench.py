@@ -151,7 +151,9 @@ def rpc_delta(before, after) -> dict[str, int]:
 
 
 def make_wrappers(folder: Path) -> Path:
-    """Slurm commands that log each run, then run the real command."""
+    """Slurm commands that log each run, then run the real command. A run from inside
+    a job (the job's own ``scontrol update``) is logged with its job id, a run of the
+    hub's with ``hub``."""
     folder.mkdir(parents=True, exist_ok=True)
     folder.chmod(0o755)
     calls = folder / "calls.log"
@@ -161,18 +163,22 @@ def make_wrappers(folder: Path) -> Path:
         path = folder / command
         path.write_text(
             "#!/bin/bash\n"
-            f'echo "$(date +%s.%N) {command}" >> {calls}\n'
+            f'echo "$(date +%s.%N) {command} ${{SLURM_JOB_ID:-hub}}" >> {calls}\n'
             f'exec /usr/bin/{command} "$@"\n'
         )
         path.chmod(0o755)
     return folder
 
 
-def wrapper_calls(folder: Path, since: float, until: float) -> dict[str, int]:
+def wrapper_calls(
+    folder: Path, since: float, until: float, hub_only: bool = False
+) -> dict[str, int]:
+    """The runs of each command between ``since`` and ``until`` (the hub's alone
+    with ``hub_only``)."""
     counts = dict.fromkeys(SLURM_COMMANDS, 0)
     for line in (folder / "calls.log").read_text().splitlines():
-        stamp, command = line.split()
-        if since <= float(stamp) <= until:
+        stamp, command, source = line.split()
+        if since <= float(stamp) <= until and (source == "hub" or not hub_only):
             counts[command] += 1
     return counts
 

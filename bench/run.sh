@@ -7,6 +7,7 @@
 #   bench/run.sh --controller    # slurmctld's time per minute with a big queue (bench/controller.py)
 #   bench/run.sh --controller-slurm24   # the same on Slurm 24.11, in its chroot (dev/slurm24-up.sh)
 #   bench/run.sh --pageview      # a spawn page view's render time and Slurm calls (bench/pageview.py)
+#   bench/run.sh --burst         # 32 and 64 users pressing Start at once, both side by side (bench/burst.py)
 #
 # Not part of the test suite.
 set -euo pipefail
@@ -66,5 +67,9 @@ cd "$repo"
 if [ "${1:-}" = --controller ]; then
     shift
     exec "$MOSS_DEV_ROOT/jh6/bin/python" bench/controller.py "$@"
+fi
+if [ "${1:-}" = --burst ]; then
+    shift
+    exec "$MOSS_DEV_ROOT/jh6/bin/python" bench/burst.py "$@"
 fi
 exec "$MOSS_DEV_ROOT/jh6/bin/python" bench/bench.py "$@"

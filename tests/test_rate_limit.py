@@ -124,7 +124,7 @@ async def follow(folder: Path, running: list[str], pending: list[str]) -> None:
         assert await watcher.refresh()
         assert all(watcher.status(j, "root").port == 40000 for j in running)
         assert all(watcher.status(j, "root").state == "PENDING" for j in pending)
-        await asyncio.sleep(40)
+        await asyncio.sleep(30)
 
         # A class presses Start: 64 jobs start, and their servers call one by one.
         starting = submit(64)
@@ -136,6 +136,6 @@ async def follow(folder: Path, running: list[str], pending: list[str]) -> None:
             await watcher.refresh(job_id=job_id, fresh=True)
             assert watcher.status(job_id, "root").port == 40001
             await asyncio.sleep(0.3 if i % 8 else 1.0)
-        await asyncio.sleep(10)
+        await asyncio.sleep(5)
     finally:
         watcher.stop()

@@ -17,6 +17,7 @@ from traitlets.config import LoggingConfigurable
 from .errors import user_error
 from .options import OptionError, UserOptions, flatten_form, validate_options
 from .partitions import PartitionConfigError, merge_partitions, validate_partitions
+from .slurm.shared import shared_turnstile
 from .spawn_links import LinkNeedsConfirmation, from_hub_pages, query_options
 
 __all__ = ["UserChoices"]
@@ -182,6 +183,11 @@ class UserChoices(LoggingConfigurable):
         except OptionError as e:
             raise user_error(str(e), reason="invalid_options") from None
         options = await self.validated_options(raw)
+        # The requests of a class pressing Start together wait for the same facts
+        # and wake together: JupyterHub's own work for each spawn that follows
+        # (database writes, the server's token) then goes on one request per turn
+        # of the loop, and the hub answers other requests in between.
+        await shared_turnstile("spawn requests").pass_through()
         return options.to_user_options()
 
     async def options_from_query(self, query_data):

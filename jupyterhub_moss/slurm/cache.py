@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..metrics import FACTS_CACHE
+from .shared import per_loop
 
 __all__ = ["CacheEntry", "TimedCache", "shared_cache"]
 
@@ -107,9 +108,6 @@ class TimedCache:
         self._entries.pop(key, None)
 
 
-_shared: dict[tuple, TimedCache] = {}
-
-
 def shared_cache(
     name: str,
     settings: tuple,
@@ -120,14 +118,4 @@ def shared_cache(
     ``settings`` holds whatever the fetch depends on (command paths, timeouts), so
     that a change of configuration gets a cache of its own.
     """
-    try:
-        loop_id = id(asyncio.get_running_loop())
-    except RuntimeError:
-        loop_id = None
-    key = (loop_id, name, settings)
-    cache = _shared.get(key)
-    if cache is None:
-        for old in [k for k in _shared if k[0] != loop_id]:
-            del _shared[old]
-        cache = _shared[key] = factory()
-    return cache
+    return per_loop(f"cache {name}", factory, settings)

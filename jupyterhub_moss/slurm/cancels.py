@@ -10,6 +10,7 @@ import asyncio
 import logging
 
 from .runner import SlurmCommandError, run_command
+from .shared import per_loop
 
 __all__ = ["ALREADY_GONE", "CancelRetries", "shared_cancel_retries"]
 
@@ -57,14 +58,6 @@ class CancelRetries:
                 del self._pending[job_id]
 
 
-_retries: dict[int, CancelRetries] = {}
-
-
 def shared_cancel_retries() -> CancelRetries:
     """The hub's one list of cancellations to try again (one per event loop)."""
-    loop_id = id(asyncio.get_running_loop())
-    retries = _retries.get(loop_id)
-    if retries is None:
-        _retries.clear()
-        retries = _retries[loop_id] = CancelRetries()
-    return retries
+    return per_loop("cancel retries", CancelRetries)

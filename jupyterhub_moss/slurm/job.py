@@ -30,6 +30,7 @@ from ..slurm.output import TAIL_BYTES, Tail, split_tail, tail_argv
 from ..slurm.reasons import describe_pending
 from ..slurm.runner import SlurmCommandError, run_command
 from ..slurm.scontrol import parse_job_files
+from ..slurm.shared import per_loop
 from ..slurm.squeue import SUBMIT_COMMENT, JobStatus, new_marker, parse_squeue, squeue_user_argv
 from ..slurm.watcher import GONE, JobWatcher
 
@@ -57,17 +58,10 @@ _KEPT_VARIABLES = ("SLURM_CONF",)
 #: processes on the hub at the same moment.
 SUBMISSION_SLOTS = 4
 
-_slots: dict[int, asyncio.Semaphore] = {}
-
 
 def submission_slots() -> asyncio.Semaphore:
     """The hub's one limit on concurrent submissions (one per event loop)."""
-    loop_id = id(asyncio.get_running_loop())
-    slots = _slots.get(loop_id)
-    if slots is None:
-        _slots.clear()
-        slots = _slots[loop_id] = asyncio.Semaphore(SUBMISSION_SLOTS)
-    return slots
+    return per_loop("submission slots", lambda: asyncio.Semaphore(SUBMISSION_SLOTS))
 
 
 def command_environment(home: str | None, username: str, slurm_bin_dir: str = "") -> dict[str, str]:

@@ -136,6 +136,40 @@ def proxy_pid(hub: Hub) -> int | None:
 # ---- one burst -------------------------------------------------------------------
 
 
+def nodes_back_in_service(partition: str, timeout: float = 120) -> None:
+    """Every node of ``partition`` in service before a round, so that each round has
+    the same nodes: once the jobs of the last round have left them, a node that its
+    teardown drained ("Kill task failed": servers on a loaded node that did not die
+    within Slurm's time) is resumed. A node drained for any other reason stops the
+    benchmark."""
+    deadline = time.time() + timeout
+    while True:
+        out = subprocess.run(
+            ["sinfo", "-h", "-N", "-p", partition, "-o", "%N|%T|%E"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        drained = {}
+        for line in set(out.splitlines()):
+            node, state, reason = line.split("|", 2)
+            if "drain" in state:
+                drained[node] = (state, reason)
+        if not drained:
+            return
+        for node, (state, reason) in sorted(drained.items()):
+            if "Kill task failed" not in reason:
+                raise RuntimeError(f"node {node} is {state}: {reason}")
+            if state.startswith("drained"):
+                log(f"{node} was drained by the last teardown ({reason}): resumed")
+                subprocess.run(
+                    ["scontrol", "update", f"nodename={node}", "state=resume"], check=True
+                )
+        if time.time() > deadline:
+            raise RuntimeError(f"nodes still drained: {drained}")
+        time.sleep(2)
+
+
 def ensure_users(names: list[str]) -> None:
     """The users, with a Slurm association (account ``moss``, as the test users) where
     the cluster keeps accounts."""
@@ -529,6 +563,7 @@ def main():
                         continue
                     log(f"== {n} users press Start at once: {impl.name}, round {r + 1}")
                     workdir = args.workdir / f"{n}-{impl.name.split()[0]}-{r + 1}"
+                    nodes_back_in_service(args.partition)
                     subprocess.run(["rm", "-rf", str(workdir)], check=True)
                     results[n][impl.name].append(
                         measure(impl, workdir, users, args.partition, watch=args.loopwatch)

@@ -9,7 +9,9 @@ import http.server
 import json
 import os
 import re
+import shlex
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -52,6 +54,21 @@ def test_the_script_times_its_steps_in_seconds_with_or_without_bashs_own_clock(b
     assert len(elapsed.split(".")[1]) == 2
 
 
+@pytest.mark.parametrize(
+    "reading, micros",
+    [("1700000000.089123", 1700000000089123), ("1700000000,000001", 1700000000000001)],
+)
+def test_the_scripts_clock_reads_fractions_with_leading_zeros_and_decimal_commas(reading, micros):
+    # Once unset, EPOCHREALTIME is a plain variable: set it to a known reading.
+    code = function(SCRIPT, "moss_clock") + function(SCRIPT, "moss_since")
+    code += f"unset EPOCHREALTIME; EPOCHREALTIME={reading}\n"
+    code += 'moss_clock a; moss_since b "$((a - 1500000))" "$a"; moss_since c "$a" 1\n'
+    code += 'echo "$a $b $c"\n'
+    result = bash(code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [str(micros), "1.50", "0.00"]
+
+
 class FakeHub(http.server.BaseHTTPRequestHandler):
     calls: list[dict] = []
     status = 200
@@ -91,16 +108,26 @@ def fake_scontrol(tmp_path):
     return tmp_path
 
 
-def report(hub, folder: Path, port: int, pid: int, user: str = "alice/x", name: str = ""):
-    code = f"moss_python={sys.executable}\nmoss_submit_comment=lab\n"
+def report(
+    hub,
+    folder: Path,
+    port: int,
+    pid: int,
+    user: str = "alice/x",
+    name: str = "",
+    url: str | None = None,
+    extra_env: dict[str, str] | None = None,
+):
+    code = f"moss_python={shlex.quote(sys.executable)}\nmoss_submit_comment=lab\n"
     code += function(SCRIPT, "moss_report") + f"moss_report {port} {pid}\n"
     env = {
         "PATH": f"{folder}:{os.environ['PATH']}",
         "SLURM_JOB_ID": "42",
-        "JUPYTERHUB_API_URL": f"http://127.0.0.1:{hub.server_port}/hub/api/",
+        "JUPYTERHUB_API_URL": url or f"http://127.0.0.1:{hub.server_port}/hub/api/",
         "JUPYTERHUB_USER": user,
         "JUPYTERHUB_SERVER_NAME": name,
         "JUPYTERHUB_API_TOKEN": "the-servers-token",
+        **(extra_env or {}),
     }
     return bash(code, env)
 
@@ -176,3 +203,54 @@ def test_every_function_the_script_calls_is_defined_in_it():
     called -= variables - defined  # $((moss_probes + 1)) is arithmetic, not a call
     assert called, "the pattern finds no call at all"
     assert called - defined == set()
+
+
+def test_a_failure_after_the_comment_is_written_never_stops_the_server(hub, fake_scontrol):
+    # A malformed hub address fails inside the call, after the comment holds the port.
+    result = report(hub, fake_scontrol, hub.server_port, os.getpid(), url="http://[::1:80/hub/api")
+    assert result.returncode == 12
+    assert "ValueError" in result.stderr
+    assert (fake_scontrol / "args").exists()
+
+
+@pytest.fixture
+def tls_hub(tmp_path):
+    """The fake hub behind TLS, with a certificate for 127.0.0.1 signed by itself."""
+    cert, key = tmp_path / "hub.crt", tmp_path / "hub.key"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
+        + ["-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"]
+        + ["-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )
+    FakeHub.calls, FakeHub.status = [], 200
+    server = http.server.HTTPServer(("127.0.0.1", 0), FakeHub)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server, cert
+    server.shutdown()
+    server.server_close()
+
+
+def test_an_https_hub_is_verified_with_the_ca_jupyterhub_gives_the_server(tls_hub, fake_scontrol):
+    server, cert = tls_hub
+    url = f"https://127.0.0.1:{server.server_port}/hub/api"
+    without = report(server, fake_scontrol, server.server_port, os.getpid(), url=url)
+    assert without.returncode == 12
+    assert "CERTIFICATE_VERIFY_FAILED" in without.stderr
+    assert FakeHub.calls == []
+    # internal_ssl: JupyterHub sets JUPYTERHUB_SSL_CLIENT_CA for the server.
+    trusted = report(
+        server,
+        fake_scontrol,
+        server.server_port,
+        os.getpid(),
+        url=url,
+        extra_env={"JUPYTERHUB_SSL_CLIENT_CA": str(cert)},
+    )
+    assert trusted.returncode == 0, trusted.stderr
+    assert [call["body"] for call in FakeHub.calls] == [{"port": server.server_port}]

@@ -2,7 +2,9 @@
 real asyncio loop."""
 
 import asyncio
+import random
 
+from jupyterhub_moss.slurm import shared
 from jupyterhub_moss.slurm.shared import Turnstile, per_loop, shared_turnstile
 
 
@@ -53,13 +55,32 @@ async def test_a_waiter_alone_goes_on_in_the_same_turn():
 
 async def test_a_cancelled_waiter_does_not_hold_the_others():
     gate = Turnstile()
-    await gate.pass_through()  # takes this turn
+    holder = asyncio.create_task(gate.pass_through())
     first = asyncio.create_task(gate.pass_through())
     second = asyncio.create_task(gate.pass_through())
-    await asyncio.sleep(0)
+    await asyncio.sleep(0)  # the holder went on; first and second wait
+    assert holder.done() and not first.done() and gate.waiting == 2
     first.cancel()
     await asyncio.wait_for(second, timeout=1)
     assert gate.waiting == 0
+
+
+async def test_waiters_arriving_at_any_turn_never_go_on_two_in_one_turn():
+    rng = random.Random(20)
+    for _ in range(40):
+        gate = Turnstile()
+        counter = TurnCounter()
+        passed = []
+
+        async def waiter(arrival, gate=gate, counter=counter, passed=passed):
+            for _ in range(arrival):
+                await asyncio.sleep(0)
+            await gate.pass_through()
+            passed.append(counter.turn)
+
+        await asyncio.gather(*(waiter(rng.randrange(8)) for _ in range(6)))
+        counter.running = False
+        assert len(set(passed)) == len(passed), passed
 
 
 async def test_the_registry_gives_one_object_per_name_and_arguments_on_a_loop():
@@ -69,10 +90,22 @@ async def test_the_registry_gives_one_object_per_name_and_arguments_on_a_loop():
     assert shared_turnstile("spawn") is shared_turnstile("spawn")
 
 
-def test_a_new_loop_gets_new_objects():
+def test_a_new_loop_gets_new_objects_and_a_closed_loops_are_dropped():
     async def get():
         return shared_turnstile("spawn")
 
-    first = asyncio.run(get())
-    second = asyncio.run(get())
-    assert first is not second
+    first_loop, second_loop = asyncio.new_event_loop(), asyncio.new_event_loop()
+    try:
+        first = first_loop.run_until_complete(get())
+        second = second_loop.run_until_complete(get())
+        assert first is not second
+        assert first_loop.run_until_complete(get()) is first
+        first_loop.close()
+        second_loop.run_until_complete(get())  # making nothing new drops nothing
+        third_loop = asyncio.new_event_loop()
+        third_loop.run_until_complete(get())
+        third_loop.close()
+        assert first_loop not in shared._by_loop
+    finally:
+        for loop in (first_loop, second_loop):
+            loop.close()

@@ -17,22 +17,27 @@ from typing import TypeVar
 
 T = TypeVar("T")
 
-_objects: dict[tuple, object] = {}
+# Keyed by the loop itself (an id may be reused by the next loop); a closed loop's
+# objects are dropped when the next object is made. Outside a loop: one set shared.
+_by_loop: dict[asyncio.AbstractEventLoop | None, dict[tuple, object]] = {}
 
 
 def per_loop(name: str, factory: Callable[[], T], *arguments: Hashable) -> T:
     """The running loop's one object called ``name`` for these ``arguments``, made by
     ``factory()`` the first time (outside a loop: one shared by all such callers)."""
     try:
-        loop_id = id(asyncio.get_running_loop())
+        loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
     except RuntimeError:
-        loop_id = None
-    key = (loop_id, name, arguments)
-    found = _objects.get(key)
+        loop = None
+    objects = _by_loop.get(loop)
+    if objects is None:
+        for old in [k for k in _by_loop if k is not None and k.is_closed()]:
+            del _by_loop[old]
+        objects = _by_loop[loop] = {}
+    key = (name, arguments)
+    found = objects.get(key)
     if found is None:
-        for old in [k for k in _objects if k[0] != loop_id]:
-            del _objects[old]
-        found = _objects[key] = factory()
+        found = objects[key] = factory()
     return found  # type: ignore[return-value]
 
 
@@ -50,6 +55,7 @@ class Turnstile:
     def __init__(self) -> None:
         self._waiting: collections.deque[asyncio.Future] = collections.deque()
         self._turning = False
+        self._quiet = False  # a turn went by with nobody to let through
 
     async def pass_through(self) -> None:
         loop = asyncio.get_running_loop()
@@ -63,12 +69,21 @@ class Turnstile:
         await waiter
 
     def _next(self) -> None:
+        loop = asyncio.get_running_loop()
         while self._waiting:
             waiter = self._waiting.popleft()
             if not waiter.done():  # a waiter cancelled meanwhile is skipped
                 waiter.set_result(None)
-                asyncio.get_running_loop().call_soon(self._next)
+                self._quiet = False
+                loop.call_soon(self._next)
                 return
+        if not self._quiet:
+            # The waiter let through last goes on in this very turn: one more turn
+            # before a newcomer may go on at once.
+            self._quiet = True
+            loop.call_soon(self._next)
+            return
+        self._quiet = False
         self._turning = False
 
     @property

@@ -204,7 +204,7 @@ def server_state(client, user: str) -> str:
 
 
 def loopwatch_config(path: Path) -> str:
-    """Hub config lines that start bench/loopwatch.py's sampler, writing to PATH."""
+    """Hub config lines that start bench/loopwatch.py's recorder, writing to PATH."""
     here = str(Path(__file__).resolve().parent)
     return (
         f"import sys\nsys.path.insert(0, {here!r})\nimport loopwatch\n"

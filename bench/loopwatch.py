@@ -1,13 +1,13 @@
 """What held the hub's event loop for long: a bench-only recorder.
 
 A hub started with ``loopwatch.start(PATH)`` in its config times every turn of
-its asyncio loop, and every callback the loop runs in that turn. A turn of
-``threshold`` seconds or more (callbacks, or the wait for events that should have
-ended sooner) (JupyterHub's ``jupyterhub_event_loop_interval_seconds``
-measures these turns from the outside) is written to PATH as one JSON line: when it
-began, how long it took, how many callbacks it ran, the slowest of them, each
-named by its coroutine (a task's step) or its function, with its seconds, and the
-seconds and count of each name.
+its asyncio loop, and every callback the loop runs in that turn. JupyterHub's
+``jupyterhub_event_loop_interval_seconds`` measures these turns from the outside.
+A turn of ``threshold`` seconds or more (its callbacks, or a wait for events that
+ended late) is written to PATH as one JSON line: when it began, how long it took,
+how long the loop's thread was on a CPU and waiting for one meanwhile, how many
+callbacks it ran, the slowest of them (each named by its coroutine and where it
+resumed, or by its function) and the seconds and count of each name.
 
 It wraps two asyncio methods in the hub's process and changes nothing else. Used
 by bench/burst.py --loopwatch, for both implementations alike.
@@ -82,10 +82,9 @@ def start(path: str, threshold: float = 0.2) -> None:
         try:
             return run_once(loop)
         finally:
-            # The wait in select() is part of the turn; count only the callbacks.
-            busy = sum(seconds for seconds, _ in _turn)
-            seconds = time.perf_counter() - began
-            if busy >= threshold or seconds >= threshold:
+            seconds = time.perf_counter() - began  # the callbacks, and the wait before them
+            if seconds >= threshold:
+                busy = sum(spent for spent, _ in _turn)
                 ran1, waited1 = _schedstat()
                 slowest = sorted(_turn, reverse=True)[:10]
                 by_name: dict[str, list] = {}

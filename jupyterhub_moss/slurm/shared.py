@@ -2,7 +2,7 @@
 
 :func:`per_loop` is the registry: one object for each (name, arguments) on the
 running loop, made on first use; a new loop (a test's, a restarted hub's) gets new
-ones and the old loop's are dropped.
+ones, and those of loops that are closed are dropped.
 
 :class:`Turnstile` lets the coroutines that wait on it go on one per turn of the
 event loop.

@@ -73,6 +73,8 @@ def ours_on_the_same_stack(wrappers):
 IMPLS = [Impl(OURS, OURS_VENV, ours_on_the_same_stack), Impl(THEIRS, THEIRS_VENV, theirs_config)]
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+#: The CPU that slurmd, and so the jobs and their servers, are pinned to.
+NODE_CPU = 1
 
 
 # ---- the figures -----------------------------------------------------------------
@@ -92,6 +94,17 @@ def cpu_times(pid: int) -> tuple[float, float]:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     utime, stime, cutime, cstime = (int(x) for x in fields[11:15])
     return (utime + stime) / CLK_TCK, (cutime + cstime) / CLK_TCK
+
+
+def cpu_busy(cpu: int) -> float:
+    """Seconds CPU ``cpu`` has been busy since boot (/proc/stat: all but idle and
+    iowait)."""
+    for line in Path("/proc/stat").read_text().splitlines():
+        fields = line.split()
+        if fields[0] == f"cpu{cpu}":
+            ticks = [int(x) for x in fields[1:9]]
+            return (sum(ticks) - ticks[3] - ticks[4]) / CLK_TCK
+    raise ValueError(f"no cpu{cpu} in /proc/stat")
 
 
 def loop_histogram(hub: Hub) -> dict[float, float]:
@@ -238,6 +251,7 @@ def measure(
             list(pool.map(lambda u: clients[u].get("/hub/spawn"), users))
         time.sleep(2)
         rpcs0, cpu0, loop0 = sdiag_rpcs(), cpu_times(hub.proc.pid), loop_histogram(hub)
+        node0 = cpu_busy(NODE_CPU)
         barrier = threading.Barrier(len(users))
 
         def press_start(user):
@@ -267,6 +281,7 @@ def measure(
         until = time.time()
         rpcs = rpc_delta(rpcs0, sdiag_rpcs())
         cpu1 = cpu_times(hub.proc.pid)
+        node_cpu = cpu_busy(NODE_CPU) - node0
         loop_max, loop_p99 = loop_intervals(loop0, loop_histogram(hub))
         done = [t for t in ready if t is not None]
         processes = wrapper_calls(wrappers, first - 1, until, hub_only=True)
@@ -285,6 +300,7 @@ def measure(
             "children_cpu_s": cpu1[1] - cpu0[1],
             "loop_max_s": loop_max,
             "loop_p99_s": loop_p99,
+            "node_cpu_per_spawn_ms": node_cpu * 1000 / len(users),
         }
         result["total_cpu_per_spawn_ms"] = result["hub_cpu_per_spawn_ms"] + result[
             "children_cpu_s"
@@ -438,6 +454,11 @@ def report(results: dict[int, dict], args, wait: dict | None = None) -> str:
         ("CPU of the hub's own process, per spawn, ms", "hub_cpu_per_spawn_ms", "{:,.0f}"),
         ("CPU of the commands the hub waited for, s", "children_cpu_s", "{:.1f}"),
         ("hub CPU per spawn, own and children, ms", "total_cpu_per_spawn_ms", "{:,.0f}"),
+        (
+            "CPU of the node (CPU 1) until the last was ready, per spawn, ms",
+            "node_cpu_per_spawn_ms",
+            "{:,.0f}",
+        ),
         ("last server ready, after the press, s", "last_ready_s", "{:.1f}"),
         ("largest event-loop interval (bucket), s", "loop_max_s", "≤ {:g}"),
         ("event-loop interval p99 (bucket), s", "loop_p99_s", "≤ {:g}"),
@@ -548,7 +569,7 @@ def main():
         log(f"a starting job's wait: {json.dumps(result)}")
         return
     slurmd = pids_of("slurmd")
-    pin(slurmd, "1")
+    pin(slurmd, str(NODE_CPU))
     results: dict[int, dict] = {}
     try:
         for n in args.users:

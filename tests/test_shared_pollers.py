@@ -276,17 +276,41 @@ async def poll_times(tmp_path, watcher, seconds):
     return times
 
 
-async def test_a_starting_server_is_asked_about_quickly_then_less_and_less_often(tmp_path, squeue):
+async def test_a_booting_server_is_asked_about_less_and_less_often(tmp_path, squeue):
     set_jobs(tmp_path, "7|RUNNING|node1|None|N/A|moss:submit=abc")  # no port yet
-    watcher = watcher_for(squeue, interval=60, fast_interval=0.1, timeout=5, start_interval=0.8)
+    watcher = watcher_for(squeue, interval=60, fast_interval=0.1, timeout=5, start_interval=1.6)
     watcher.watch("7", fast=True)
-    times = await poll_times(tmp_path, watcher, 4.0)
+    times = await poll_times(tmp_path, watcher, 6.0)
     gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
-    # 0.1, 0.1, 0.2, 0.4, 0.8, 0.8...: at a constant 0.1 s there would be 40.
-    assert 6 <= len(times) <= 12, gaps
-    assert gaps[0] < 0.2, gaps
-    assert max(gaps) < 0.8 + 0.1, gaps  # never slower than start_interval
-    assert min(gaps[-2:]) > 0.8 * (1 - PAUSE_JITTER) - 0.05, gaps
+    # 0.4, 0.4, 0.8, 1.6, 1.6...: at a constant 0.1 s there would be 60.
+    assert 5 <= len(times) <= 10, gaps
+    assert max(gaps) < 1.6 + 0.1, gaps  # never slower than start_interval
+    assert min(gaps[-2:]) > 1.6 * (1 - PAUSE_JITTER) - 0.05, gaps
+    watcher.stop()
+
+
+async def test_a_booting_server_is_looked_at_again_only_after_four_quick_pauses(tmp_path, squeue):
+    """Its server calls the hub when it answers: the looks while it boots are the
+    fallback, and a class's servers are not each looked at twice in their first
+    second of booting."""
+    set_jobs(tmp_path, "7|RUNNING|node1|None|N/A|moss:submit=abc")  # no port yet
+    watcher = watcher_for(squeue, interval=60, fast_interval=0.1, timeout=5, start_interval=5)
+    watcher.watch("7", fast=True)
+    times = await poll_times(tmp_path, watcher, 1.0)
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    # Seen running at once, then not before 4 x 0.1 s.
+    assert 2 <= len(times) <= 3, gaps
+    assert min(gaps) > 0.4 * (1 - PAUSE_JITTER) - 0.05, gaps
+    watcher.stop()
+
+
+async def test_a_pending_job_is_still_asked_about_quickly_at_first(tmp_path, squeue):
+    set_jobs(tmp_path, "7|PENDING|(null)|Priority|N/A|moss:submit=abc")
+    watcher = watcher_for(squeue, interval=60, fast_interval=0.1, timeout=5, pending_interval=5)
+    watcher.watch("7", fast=True)
+    times = await poll_times(tmp_path, watcher, 0.5)
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    assert gaps and gaps[0] < 0.2, gaps  # a start is seen within a fast pause
     watcher.stop()
 
 
@@ -347,14 +371,15 @@ async def test_a_pending_job_backs_off_to_the_pending_pace_and_a_start_brings_th
     assert max(gaps) < 0.6 + 0.1, gaps
     assert min(gaps[-2:]) > 0.6 * (1 - PAUSE_JITTER) - 0.05, gaps
 
-    # The job starts: seen within the pending pace, then asked about quickly again.
+    # The job starts: seen within the pending pace, then at the booting pace from
+    # its start (0.4 s, 0.4 s, 0.8 s...), not at the pending pace it had reached.
     set_jobs(tmp_path, "7|RUNNING|node1|None|N/A|moss:submit=abc")
     changed = time.monotonic()
     while not watcher.status("7").running:
         await watcher.next_poll(1.0)
     assert time.monotonic() - changed < 0.6 + 0.1
-    times = await poll_times(tmp_path, watcher, 0.35)
-    assert len(times) >= 2, times  # 0.1 s, 0.1 s, 0.2 s...
+    times = await poll_times(tmp_path, watcher, 1.0)
+    assert len(times) >= 2, times
 
     # A new job is asked about at once, not at the pace of the first one.
     set_jobs(

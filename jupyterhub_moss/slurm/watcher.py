@@ -11,7 +11,8 @@ The pace is each job's own:
 - A job that starts or stops (a *fast* watch) is asked about ``fast_interval``
   seconds after its state last changed, then after twice as long each time, up to
   a ceiling: ``pending_interval`` while it is pending or stopping,
-  ``start_interval`` while it runs and its server has not reported. A server
+  ``start_interval`` while it runs and its server has not reported (then the
+  first pause is :data:`BOOTING_FIRST_PAUSES` fast ones). A server
   normally reports by calling the hub (``handlers/ready``), which asks about its
   job at once through :meth:`JobWatcher.refresh`; the backoff is the fallback for
   a server whose call cannot reach the hub, and what a start costs slurmctld stays
@@ -63,6 +64,11 @@ PAUSE_JITTER = 0.1
 #: Settled jobs are asked about in detail (not for their state alone) on every this
 #: many polls, all in the same poll (one process still): an end time may have changed.
 DETAILS_EVERY = 10
+
+#: A job whose server boots is looked at again after this many ``fast_interval``
+#: pauses at the soonest (2 s by default), not after one: when a class presses
+#: Start, that saves each job's first two looks while nothing can have answered.
+BOOTING_FIRST_PAUSES = 4
 
 #: More jobs booting than this in one poll are asked about in one request (one
 #: squeue), not one each: when a class presses Start, one request for all costs
@@ -322,10 +328,11 @@ class JobWatcher:
         if status is None:
             return self.fast_interval  # no answer yet: the first one matters
         if status is not GONE and status.running and not status.port:
-            ceiling = self.start_interval  # its server is booting, and will call
-        else:
-            ceiling = self.pending_interval
-        return min(ceiling, max(self.fast_interval, now - entry.phase_since))
+            # Its server boots, and calls the hub when it answers: these looks are
+            # the fallback, and the first comes after a few quick pauses, not at once.
+            floor = min(self.start_interval, BOOTING_FIRST_PAUSES * self.fast_interval)
+            return min(self.start_interval, max(floor, now - entry.phase_since))
+        return min(self.pending_interval, max(self.fast_interval, now - entry.phase_since))
 
     def _next_due(self) -> float:
         """Monotonic time of the next poll: no sooner than the hub's account may ask

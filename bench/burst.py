@@ -31,20 +31,15 @@ import os
 import re
 import statistics
 import subprocess
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-
-from controller import sdiag_rpcs  # noqa: E402
-from hubtools import Hub, active_jobs, cancel_all  # noqa: E402
-from sections import write_section  # noqa: E402
-
-from bench import (  # noqa: E402
+from bench.controller import sdiag_rpcs
+from bench.sections import write_section
+from bench.steady import (
     COMMON,
     OURS,
     OURS_VENV,
@@ -61,7 +56,8 @@ from bench import (  # noqa: E402
     theirs_config,
     wrapper_calls,
 )
-from bench import IMPLS as BENCH_IMPLS  # noqa: E402
+from bench.steady import IMPLS as BENCH_IMPLS
+from tests.support.hubtools import Hub, active_jobs, cancel_all
 
 
 def ours_on_the_same_stack(wrappers):
@@ -379,9 +375,9 @@ def measure_job_wait(workdir: Path, boot: float = 40.0, window: float = 30.0) ->
 
 
 def measure_single(workdir: Path, spawns: int = 7) -> dict:
-    """Time to a working server, one spawn at a time (bench.py's measure), and how
+    """Time to a working server, one spawn at a time (steady.py's measure), and how
     long after its server answered each job had told the hub (the job's log)."""
-    impl = BENCH_IMPLS[0]  # as bench.py measures it, with the hub's own environment
+    impl = BENCH_IMPLS[0]  # as steady.py measures it, with the hub's own environment
     result = measure_spawn_times([impl], workdir, argparse.Namespace(spawns=spawns))[impl.name]
     told = []
     for user in USERS[:spawns]:

@@ -28,7 +28,6 @@ import json
 import re
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -36,12 +35,8 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-
-from hubtools import Hub, active_jobs, block_partition, cancel_all, slurm  # noqa: E402
-from sections import write_section  # noqa: E402
-
-from bench import (  # noqa: E402
+from bench.sections import write_section
+from bench.steady import (
     COMMON,
     IMPLS,
     OURS,
@@ -57,6 +52,7 @@ from bench import (  # noqa: E402
     wait_status,
     wrapper_calls,
 )
+from tests.support.hubtools import Hub, active_jobs, block_partition, cancel_all, slurm
 
 QUEUE_USER = "moss-demo"  # the other user whose held jobs fill the queue
 QUEUE_NAME = "moss-bench-filler"

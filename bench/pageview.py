@@ -28,11 +28,10 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))
+from bench.sections import write_section
+from tests.support.hubtools import GPUMIX_PARTITION, Hub
 
-from hubtools import GPUMIX_PARTITION, Hub  # noqa: E402
-from sections import write_section  # noqa: E402
+REPO = Path(__file__).resolve().parent.parent
 
 BASELINE = "d1c9275"  # main before accounts, QOS, GPU types, reservations and presets
 USERS = ["moss01", "moss03", "moss05", "moss07"]

@@ -33,7 +33,7 @@ if [ "${1:-}" = --controller-slurm24 ]; then
                 "jupyterhub==6.1.1" jupyterlab "jupyterhub-moss==10.1.0" "batchspawner==1.3.0"
             chmod -R a+rX "$theirs"
         fi'
-    exec "$repo/dev/slurm24-run.sh" /opt/moss-dev/jh6/bin/python bench/controller.py "$@"
+    exec "$repo/dev/slurm24-run.sh" /opt/moss-dev/jh6/bin/python -m bench.controller "$@"
 fi
 
 MOSS_HUB_VERSIONS="jh6=6.1.1" "$repo/dev/setup.sh"
@@ -43,7 +43,7 @@ if [ "${1:-}" = --pageview ]; then
     shift
     export PATH="$MOSS_DEV_ROOT/node/node_modules/.bin:$PATH"
     cd "$repo"
-    exec "$MOSS_DEV_ROOT/jh6/bin/python" bench/pageview.py "$@"
+    exec "$MOSS_DEV_ROOT/jh6/bin/python" -m bench.pageview "$@"
 fi
 
 if ! command -v wrk >/dev/null 2>&1; then
@@ -66,10 +66,10 @@ export PATH="$MOSS_DEV_ROOT/node/node_modules/.bin:$PATH"
 cd "$repo"
 if [ "${1:-}" = --controller ]; then
     shift
-    exec "$MOSS_DEV_ROOT/jh6/bin/python" bench/controller.py "$@"
+    exec "$MOSS_DEV_ROOT/jh6/bin/python" -m bench.controller "$@"
 fi
 if [ "${1:-}" = --burst ]; then
     shift
-    exec "$MOSS_DEV_ROOT/jh6/bin/python" bench/burst.py "$@"
+    exec "$MOSS_DEV_ROOT/jh6/bin/python" -m bench.burst "$@"
 fi
-exec "$MOSS_DEV_ROOT/jh6/bin/python" bench/bench.py "$@"
+exec "$MOSS_DEV_ROOT/jh6/bin/python" -m bench.steady "$@"

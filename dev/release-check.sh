@@ -5,7 +5,7 @@
 #   3. a fresh venv with the wheel, its dependencies held at the lower bounds that
 #      pyproject.toml declares (so that those bounds are tested, with the oldest
 #      JupyterHub 5.x the package supports);
-#   4. tests/test_release.py against that venv: the wheel's contents, the
+#   4. tests/cluster/test_release.py against that venv: the wheel's contents, the
 #      installed versions, and a hub started from the venv (not from the checkout)
 #      that spawns a real server on the local cluster.
 # Run as root on Debian 12, after dev/setup.sh (the cluster and the dev venvs).
@@ -71,4 +71,4 @@ export MOSS_RELEASE_DIST="$work/dist"
 export MOSS_RELEASE_LOWEST="$work/lowest.txt"
 export MOSS_RELEASE_SOURCE="$work/src"
 cd "$repo"
-"$MOSS_DEV_ROOT/jh6/bin/python" -m pytest -p no:cacheprovider tests/test_release.py "$@"
+"$MOSS_DEV_ROOT/jh6/bin/python" -m pytest -p no:cacheprovider tests/cluster/test_release.py "$@"

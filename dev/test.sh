@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run the whole test suite: lint, unit tests, and the integration and browser
 # tests against a real JupyterHub on the local Slurm cluster (Debian 12's Slurm
-# 22.05) with JupyterHub 6; then the compatibility sets (tests/compat_sets.py: the
+# 22.05) with JupyterHub 6; then the compatibility sets (tests/support/compat_sets.py: the
 # tests of the places where behaviour depends on the version) with JupyterHub 5,
 # and against Slurm 24.11 in a Debian 13 chroot (dev/slurm24-up.sh). Run as root
 # on Debian 12.
@@ -119,7 +119,7 @@ if [ $# -gt 0 ]; then
 fi
 
 # JupyterHub 5 and Slurm 24.11 run the compatibility sets: the tests of the places
-# where behaviour depends on the version (tests/compat_sets.py lists them, with why).
+# where behaviour depends on the version (tests/support/compat_sets.py lists them, with why).
 phase pytest-jh5-slurm22.05 \
     env MOSS_ARTIFACTS="$repo/test-artifacts/jupyterhub5" MOSS_HUB_VENV="$MOSS_DEV_ROOT/jh5" \
     "$MOSS_DEV_ROOT/jh5/bin/python" -m pytest -p no:cacheprovider -m compat_jh5

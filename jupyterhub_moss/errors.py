@@ -1,4 +1,5 @@
-"""Errors a user sees: a message for people, the technical detail in the log."""
+"""The errors of the package a user is shown: a message for people, the technical
+detail in the log. A leaf: it imports nothing of the package."""
 
 from __future__ import annotations
 
@@ -9,7 +10,16 @@ try:  # JupyterHub >= 6
 except ImportError:  # JupyterHub 5
     _SpawnException = None
 
-__all__ = ["user_error"]
+__all__ = ["OptionError", "user_error"]
+
+
+class OptionError(ValueError):
+    """A user option that is refused, with the field it concerns."""
+
+    def __init__(self, field: str, message: str):
+        self.field = field
+        self.message = message
+        super().__init__(f"{field}: {message}")
 
 
 def user_error(

@@ -3,8 +3,8 @@ import shutil
 import subprocess
 
 import pytest
-from compat_sets import SETS
-from hubtools import TEST_USERS, Hub, cancel_all
+from support.compat_sets import SETS
+from support.hubtools import TEST_USERS, Hub, cancel_all
 
 
 def _cluster_up() -> bool:

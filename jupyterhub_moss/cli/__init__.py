@@ -137,7 +137,7 @@ def _script(args) -> int:
     config = load_hub_config(args.config)
     spawner = build_spawner(config, args.user, OfflineSpawner)
     try:
-        spawner._home()  # refuses a name no job can be submitted for, or no account
+        spawner.home_folder()  # refuses a name no job can be submitted for, or no account
     except web.HTTPError as e:
         raise CliError(getattr(e, "jupyterhub_message", None) or str(e)) from None
     try:

@@ -14,8 +14,8 @@ import asyncio
 import os
 from dataclasses import dataclass
 
-from ..facts import TIME_ENV
-from ..partitions import Partition
+from ..choices.facts import TIME_ENV
+from ..site.partitions import Partition
 from ..slurm.accounting import Qos, parse_qos, qos_argv
 from ..slurm.clusterinfo import (
     ClusterConfig,
@@ -25,7 +25,7 @@ from ..slurm.clusterinfo import (
     parse_partitions,
     partitions_argv,
 )
-from ..slurm.runner import SlurmCommandError, run_command
+from ..slurm.runner import SlurmCommandError
 from ..slurm.sinfo import PartitionResources, parse_sinfo, sinfo_argv
 from ..slurm.timefmt import format_duration
 from .findings import ERROR, INFO, WARNING, Finding
@@ -45,9 +45,9 @@ class Cluster:
     errors: tuple[Finding, ...] = ()
 
 
-async def _ask(argv, parse, timeout: float, errors: list[Finding]):
+async def _ask(client, argv, parse, errors: list[Finding]):
     try:
-        result = await run_command(argv, timeout=timeout, env={**os.environ, **TIME_ENV})
+        result = await client.run(argv, env={**os.environ, **TIME_ENV})
         return parse(result.stdout)
     except (SlurmCommandError, ValueError) as e:
         name = os.path.basename(argv[0])
@@ -58,18 +58,19 @@ async def _ask(argv, parse, timeout: float, errors: list[Finding]):
 
 
 async def read_cluster(spawner) -> Cluster:
-    """Ask Slurm, with the spawner's ``slurm_bin_dir`` and timeout, what it has."""
-    timeout = spawner.slurm_command_timeout
+    """Ask Slurm, through the spawner's client (its ``slurm_bin_dir`` and timeout),
+    what it has."""
+    client = spawner.slurm_client()
     errors: list[Finding] = []
-    scontrol = spawner._slurm("scontrol")
+    scontrol = client.path("scontrol")
     resources, partitions, config = await asyncio.gather(
-        _ask(sinfo_argv(spawner._slurm("sinfo")), parse_sinfo, timeout, errors),
-        _ask(partitions_argv(scontrol), parse_partitions, timeout, errors),
-        _ask(config_argv(scontrol), parse_config, timeout, errors),
+        _ask(client, sinfo_argv(client.path("sinfo")), parse_sinfo, errors),
+        _ask(client, partitions_argv(scontrol), parse_partitions, errors),
+        _ask(client, config_argv(scontrol), parse_config, errors),
     )
     qos = None
     if config is not None and config.accounting and spawner.slurm_accounting != "off":
-        qos = await _ask(qos_argv(spawner._slurm("sacctmgr")), parse_qos, timeout, errors)
+        qos = await _ask(client, qos_argv(client.path("sacctmgr")), parse_qos, errors)
     return Cluster(resources, partitions, config, qos, tuple(errors))
 
 

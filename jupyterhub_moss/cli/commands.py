@@ -1,8 +1,8 @@
 """The commands the spawner runs as the users, through ``exec_prefix``: what the
 sudoers rules must allow, and what ``check`` asks sudo about.
 
-They are the ones :mod:`jupyterhub_moss.slurm.job`, :mod:`jupyterhub_moss.estimate`
-and :mod:`jupyterhub_moss.joblog` build: ``sbatch --parsable`` (the script on its
+They are the ones :mod:`jupyterhub_moss.slurm.job`, :mod:`jupyterhub_moss.web.estimate`
+and :mod:`jupyterhub_moss.web.joblog` build: ``sbatch --parsable`` (the script on its
 standard input), ``sbatch --test-only`` (the start estimate), ``scancel JOBID`` and
 ``tail -c 65536 -- PATH`` (the job's output).
 """
@@ -56,8 +56,8 @@ def user_commands(spawner, sample_home: str = "/home/user") -> list[UserCommand]
 
     Raises ``LookupError`` naming a program that cannot be found.
     """
-    sbatch = spawner._slurm("sbatch")
-    scancel = spawner._slurm("scancel")
+    sbatch = spawner.slurm_client().path("sbatch")
+    scancel = spawner.slurm_client().path("scancel")
     tail = tail_argv("/x", TAIL_BYTES)
     paths = {}
     for name in (sbatch, scancel, tail[0]):

@@ -11,9 +11,9 @@ from traitlets import TraitError
 from traitlets.config import Config
 from traitlets.config.loader import ConfigFileNotFound, PyFileConfigLoader
 
-from ..migration import check_peer_config
-from ..partitions import PartitionConfigError, validate_partitions
-from ..spawner import MOSlurmSpawner
+from ..site.partitions import PartitionConfigError, validate_partitions
+from ..spawner.lifecycle import MOSlurmSpawner
+from ..spawner.peers import check_peer_config
 
 __all__ = ["DEFAULT_CONFIG", "CliError", "build_spawner", "load_hub_config"]
 

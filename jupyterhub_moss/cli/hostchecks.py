@@ -10,9 +10,9 @@ import shutil
 import subprocess
 from collections.abc import Callable
 
-from ..facts import refuse_account
-from ..partitions import Partition
-from ..slurm.job import keeps_environment
+from ..choices.facts import refuse_account
+from ..site.partitions import Partition
+from ..slurm.client import keeps_environment
 from .commands import broader_probes, user_commands
 from .findings import ERROR, INFO, WARNING, Finding
 

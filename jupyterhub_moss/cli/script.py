@@ -26,8 +26,8 @@ from jupyterhub.objects import Hub, Server
 from jupyterhub.utils import url_path_join
 from tornado import web
 
-from ..options import OPTION_NAMES
-from ..spawner import MOSlurmSpawner
+from ..choices.options import OPTION_NAMES
+from ..spawner.lifecycle import MOSlurmSpawner
 from .config import CliError
 
 __all__ = [

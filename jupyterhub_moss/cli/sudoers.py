@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import re
 
-from ..slurm.job import keeps_environment
+from ..slurm.client import keeps_environment
 from .commands import user_commands
 from .config import CliError
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from .text import NAME
 from .timefmt import UNLIMITED, parse_duration
 
 __all__ = [
@@ -32,7 +33,6 @@ MAX_LINES = 20000
 #: Lines longer than this are skipped.
 MAX_LINE = 8192
 
-_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,128}\Z")
 _ASSOC_FIELDS = ("Account", "Partition", "QOS", "DefaultQOS", "MaxWall")
 _QOS_FIELDS = ("Name", "MaxWall", "MaxTRESPU", "Flags")
 _BASE = ["--noheader", "--parsable2", "show"]
@@ -115,7 +115,7 @@ def _records(text: str, count: int):
 
 
 def _name(text: str) -> str | None:
-    return text if _NAME.match(text) else None
+    return text if NAME.match(text) else None
 
 
 def _wall(text: str) -> int | None:

@@ -18,10 +18,9 @@ from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
 
-from ..metrics import FACTS_CACHE
 from .shared import per_loop
 
-__all__ = ["CacheEntry", "TimedCache", "shared_cache"]
+__all__ = ["CacheEntry", "TimedCache", "metric_counter", "shared_cache"]
 
 log = logging.getLogger(__name__)
 
@@ -40,46 +39,78 @@ class CacheEntry:
 
 
 class TimedCache:
-    """Answers of ``fetch(key)`` kept ``ttl`` seconds (``error_ttl`` after a failure)."""
+    """Answers of ``fetch(key)`` kept ``ttl`` seconds (``error_ttl`` after a failure).
+
+    The one cache of the package, with a lifetime, shared in-flight fetches and a
+    bound (``max_keys``, the least recently read dropped first). ``ttl_of(value)``
+    gives an answer a lifetime of its own (0: not kept); ``count(result)`` counts
+    each read as ``hit``, ``joined`` or ``miss`` (a metric); ``clock`` is
+    ``time.monotonic`` but in tests. With ``keep_errors`` (the default) a failed
+    fetch is kept as an entry holding the last good value; without, the error
+    reaches every reader of that fetch and nothing is kept.
+    """
 
     def __init__(
         self,
         name: str,
-        fetch: Callable[[Hashable], Awaitable[Any]],
-        ttl: float,
+        fetch: Callable[[Hashable], Awaitable[Any]] | None = None,
+        ttl: float = 30.0,
         error_ttl: float = 10.0,
         max_keys: int = 5000,
+        *,
+        ttl_of: Callable[[Any], float] | None = None,
+        count: Callable[[str], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        keep_errors: bool = True,
     ):
         self.name = name
         self.fetch = fetch
         self.ttl = ttl
         self.error_ttl = error_ttl
         self.max_keys = max_keys
+        self.ttl_of = ttl_of
+        self.count = count or (lambda result: None)
+        self.clock = clock
+        self.keep_errors = keep_errors
         self._entries: OrderedDict[Hashable, CacheEntry] = OrderedDict()
         self._inflight: dict[Hashable, asyncio.Future] = {}
 
-    def _fresh(self, entry: CacheEntry | None) -> bool:
-        if entry is None:
-            return False
-        ttl = self.ttl if entry.ok else min(self.error_ttl, self.ttl)
-        return time.monotonic() - entry.fetched_at < ttl
+    def _lifetime(self, entry: CacheEntry) -> float:
+        if not entry.ok:
+            return min(self.error_ttl, self.ttl)
+        return self.ttl if self.ttl_of is None else self.ttl_of(entry.value)
+
+    def fresh(self, key: Hashable = None) -> CacheEntry | None:
+        """The answer for ``key`` if it is still within its lifetime (no fetch)."""
+        entry = self._entries.get(key)
+        if entry is None or self.clock() - entry.fetched_at >= self._lifetime(entry):
+            return None
+        self._entries.move_to_end(key)
+        return entry
 
     def peek(self, key: Hashable = None) -> CacheEntry | None:
         """The latest answer for ``key``, fresh or not, without fetching."""
         return self._entries.get(key)
 
-    async def get(self, key: Hashable = None) -> CacheEntry:
-        entry = self._entries.get(key)
-        if self._fresh(entry):
-            FACTS_CACHE.labels(cache=self.name, result="hit").inc()
-            self._entries.move_to_end(key)
-            return entry
+    def fetching(self, key: Hashable = None) -> bool:
+        """Whether a fetch of ``key`` is under way (a reader would join it)."""
         pending = self._inflight.get(key)
-        if pending is not None and not pending.done():
-            FACTS_CACHE.labels(cache=self.name, result="joined").inc()
-            return await asyncio.shield(pending)
-        FACTS_CACHE.labels(cache=self.name, result="miss").inc()
-        future = asyncio.ensure_future(self._fetch(key))
+        return pending is not None and not pending.done()
+
+    async def get(
+        self, key: Hashable = None, fetch: Callable[[Hashable], Awaitable[Any]] | None = None
+    ) -> CacheEntry:
+        """The answer for ``key``: kept, joined, or fetched with ``fetch`` (default:
+        the cache's own)."""
+        entry = self.fresh(key)
+        if entry is not None:
+            self.count("hit")
+            return entry
+        if self.fetching(key):
+            self.count("joined")
+            return await asyncio.shield(self._inflight[key])
+        self.count("miss")
+        future = asyncio.ensure_future(self._fetch(key, fetch or self.fetch))
         self._inflight[key] = future
         try:
             return await asyncio.shield(future)
@@ -87,11 +118,13 @@ class TimedCache:
             if self._inflight.get(key) is future and future.done():
                 del self._inflight[key]
 
-    async def _fetch(self, key: Hashable) -> CacheEntry:
-        started = time.monotonic()
+    async def _fetch(self, key: Hashable, fetch) -> CacheEntry:
+        started = self.clock()
         try:
-            value = await self.fetch(key)
+            value = await fetch(key)
         except Exception as e:  # a Slurm error, a timeout, an unparsable answer
+            if not self.keep_errors:
+                raise
             reason = getattr(e, "reason", None) or str(e) or type(e).__name__
             log.warning("%s could not be read: %s", self.name, reason)
             last = self._entries.get(key)
@@ -106,6 +139,18 @@ class TimedCache:
 
     def invalidate(self, key: Hashable = None) -> None:
         self._entries.pop(key, None)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+def metric_counter(counter, **labels) -> Callable[[str], None]:
+    """``count`` for a cache: the Prometheus ``counter`` with these labels and ``result``."""
+
+    def count(result: str) -> None:
+        counter.labels(**labels, result=result).inc()
+
+    return count
 
 
 def shared_cache(

@@ -299,7 +299,7 @@ def partition_refusal(
 
     ``groups`` are the user's Unix group names. ``account`` or ``qos`` None leaves
     that check out (not chosen, or not known). Only the partition's own lists are
-    looked at here: associations and QOS limits are :mod:`jupyterhub_moss.accounts`'s.
+    looked at here: associations and QOS limits are :mod:`jupyterhub_moss.choices.accounts`'s.
     As Slurm does, an allow list set makes the matching deny list ignored.
     """
     if info is None:

@@ -14,31 +14,29 @@ import asyncio
 import html
 import logging
 import os
-import re
 import stat
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from tornado import web
-
-from ..errors import user_error
 from ..metrics import RUNNING_TO_READY, SUBMIT_TO_RUNNING
-from ..slurm.cancels import ALREADY_GONE, shared_cancel_retries
-from ..slurm.output import TAIL_BYTES, Tail, split_tail, tail_argv
-from ..slurm.reasons import describe_pending
-from ..slurm.runner import SlurmCommandError, run_command
-from ..slurm.scontrol import parse_job_files
-from ..slurm.shared import per_loop
-from ..slurm.squeue import SUBMIT_COMMENT, JobStatus, new_marker, parse_squeue, squeue_user_argv
-from ..slurm.watcher import GONE, JobWatcher
+from .cancels import ALREADY_GONE, shared_cancel_retries
+from .client import SlurmClient
+from .errors import JobError
+from .output import TAIL_BYTES, Tail, split_tail, tail_argv
+from .reasons import describe_pending
+from .runner import SlurmCommandError
+from .scontrol import parse_job_files
+from .shared import per_loop
+from .squeue import SUBMIT_COMMENT, JobStatus, new_marker, parse_squeue, squeue_user_argv
+from .text import JOB_ID
+from .watcher import GONE, JobWatcher
 
-__all__ = ["OUTPUT_TAIL_BYTES", "ServerJob", "command_environment", "keeps_environment"]
+__all__ = ["OUTPUT_TAIL_BYTES", "ServerJob"]
 
 log = logging.getLogger(__name__)
 
-_JOB_ID = re.compile(r"^[0-9]+\Z")
 #: The most of a job's output file the hub reads, from its end.
 OUTPUT_TAIL_BYTES = TAIL_BYTES
 #: Lines and characters of it shown to the user.
@@ -48,8 +46,6 @@ _TAIL_CHARS = 4000
 _JOB_SAYS = "jupyterhub_moss: error: "
 #: At most this much of that line is shown first.
 _SAID_CHARS = 300
-#: Variables of the hub's own environment that Slurm's commands may need.
-_KEPT_VARIABLES = ("SLURM_CONF",)
 
 
 #: The most ``sbatch`` the hub runs at once. When a class presses Start together,
@@ -64,57 +60,20 @@ def submission_slots() -> asyncio.Semaphore:
     return per_loop("submission slots", lambda: asyncio.Semaphore(SUBMISSION_SLOTS))
 
 
-def command_environment(home: str | None, username: str, slurm_bin_dir: str = "") -> dict[str, str]:
-    """The whole environment of a command run as the user (and so of its job).
-
-    Built from scratch: ``sbatch`` passes its own environment on to the job
-    (``--export=ALL``, Slurm's default), and an ``exec_prefix`` that keeps the
-    caller's environment (``sudo -E``, ``runuser``, none at all) would otherwise
-    hand the hub's secrets to the user's job.
-    """
-    path = "/usr/local/bin:/usr/bin:/bin"
-    if slurm_bin_dir:
-        path = f"{slurm_bin_dir}:{path}"
-    env = {"PATH": path, "LANG": "C.UTF-8", "USER": username, "LOGNAME": username}
-    if home:
-        env["HOME"] = home
-    for name in _KEPT_VARIABLES:
-        if name in os.environ:
-            env[name] = os.environ[name]
-    return env
-
-
-def keeps_environment(prefix: list[str]) -> bool:
-    """Whether an ``exec_prefix`` passes its caller's environment on."""
-    if not prefix:
-        return True
-    program = os.path.basename(prefix[0])
-    if program == "sudo":
-        return any(
-            word == "-E"
-            or word.startswith("--preserve-env")
-            or (word.startswith("-") and not word.startswith("--") and "E" in word)
-            for word in prefix[1:]
-        )
-    # runuser, su and the like keep it unless asked for a login shell.
-    return not any(word in ("-", "-l", "--login", "-i") for word in prefix[1:])
-
-
 @dataclass
 class ServerJob:
     """The Slurm side of one user's server: what the spawner delegates to.
 
-    ``as_user`` turns an argument list into one that runs as the user
-    (``exec_prefix``); ``report(message, progress)`` shows progress to the user.
+    Every command runs through ``client``: as the user (``username``, whose home
+    is ``home``) where Slurm must see the user, as the hub otherwise.
+    ``report(message, progress)`` shows progress to the user.
     """
 
     username: str
     log_name: str
     watcher: JobWatcher
-    as_user: Callable[[list[str]], list[str]]
-    env: dict[str, str]
-    slurm: Callable[[str], str]
-    timeout: float
+    client: SlurmClient
+    home: str | None
     report: Callable[..., None]
     port_range: tuple[int, int] = (1, 65535)
     #: job id -> the paths its output may be at, the likeliest first (None or an
@@ -128,7 +87,7 @@ class ServerJob:
     partition: str = ""
 
     async def _run_as_user(self, argv, **kwargs):
-        return await run_command(self.as_user(argv), env=self.env, **kwargs)
+        return await self.client.run_as(self.username, self.home, argv, **kwargs)
 
     # -- submit ---------------------------------------------------------------
 
@@ -142,7 +101,7 @@ class ServerJob:
         try:
             async with submission_slots():
                 result = await self._run_as_user(
-                    [self.slurm("sbatch"), "--parsable"], input=script, timeout=self.timeout
+                    [self.client.path("sbatch"), "--parsable"], input=script
                 )
         except SlurmCommandError as e:
             log.error("sbatch failed for %s: %s", self.log_name, e)
@@ -151,11 +110,11 @@ class ServerJob:
                 message = "Slurm did not answer the job submission in time; please try again."
             else:
                 message = f"Slurm refused the job: {e.reason}"
-            raise user_error(message, reason="sbatch_failed", log_message=str(e)) from None
+            raise JobError(message, reason="sbatch_failed", log_message=str(e)) from None
         job_id = result.stdout.strip().split(";", 1)[0]
-        if not _JOB_ID.match(job_id):
+        if not JOB_ID.match(job_id):
             await self.cancel_unrecorded(token)
-            raise user_error(
+            raise JobError(
                 "Slurm did not return a job id for the submission.",
                 reason="sbatch_failed",
                 log_message=f"sbatch printed {result.stdout[:200]!r}",
@@ -166,10 +125,10 @@ class ServerJob:
     async def cancel_unrecorded(self, token: str) -> None:
         """Cancel the user's job submitted with ``token`` whose id sbatch did not give."""
         marker = new_marker()
-        argv = squeue_user_argv(self.username, marker, self.slurm("squeue"))
+        argv = squeue_user_argv(self.username, marker, self.client.path("squeue"))
         comment = f"{SUBMIT_COMMENT}{token}"
         try:
-            result = await run_command(argv, timeout=self.timeout)
+            result = await self.client.run(argv)
             jobs = parse_squeue(result.stdout, marker)
         except (SlurmCommandError, ValueError) as e:
             log.error(
@@ -185,7 +144,7 @@ class ServerJob:
                 log.warning("Cancelling job %s of %s, submitted unrecorded", job_id, self.log_name)
                 try:
                     await self.cancel(job_id)
-                except web.HTTPError as e:
+                except JobError as e:
                     log.error("Could not cancel job %s: %s", job_id, e)
 
     # -- follow ---------------------------------------------------------------
@@ -209,7 +168,7 @@ class ServerJob:
         running_since = None
         while True:
             if not is_current() or not watcher.is_watched(job_id, self.username):
-                raise user_error(f"Job {job_id} is no longer followed.", reason="job_forgotten")
+                raise JobError(f"Job {job_id} is no longer followed.", reason="job_forgotten")
             # The watcher's next poll, at its own pace (it backs off while the job
             # waits or its server boots; the server's call brings a poll at once);
             # no later than the deadline.
@@ -230,7 +189,7 @@ class ServerJob:
                 unreachable_since = None
                 status = watcher.status(job_id, self.username)
                 if status is GONE and not watcher.was_seen(job_id, self.username):
-                    raise user_error(
+                    raise JobError(
                         f"Slurm accepted job {job_id} but does not list it to the hub. "
                         "Please tell the administrators (is PrivateData=jobs set for the "
                         "hub's account?).",
@@ -291,7 +250,7 @@ class ServerJob:
     def _checked_port(self, job_id: str, port: int) -> int:
         low, high = self.port_range
         if not low <= port <= high:
-            raise user_error(
+            raise JobError(
                 f"Job {job_id} reported port {port}, which this hub does not route to "
                 f"(its servers use ports {low} to {high}). Please tell the administrators.",
                 reason="bad_port",
@@ -319,7 +278,7 @@ class ServerJob:
                 f"The server of job {job_id} did not start within {waited} s; "
                 "the job has been cancelled."
             )
-        return user_error(message, reason="timeout", status_code=500)
+        return JobError(message, reason="timeout", status_code=500)
 
     async def failure(self, job_id: str, status: JobStatus | None):
         """The error for a job that ended before its server came up."""
@@ -343,7 +302,7 @@ class ServerJob:
                 "<br>".join(html.escape(line) for line in message.split("\n"))
                 + f'<br><a href="{html.escape(self.log_url)}">Job output</a>'
             )
-        return user_error(message, reason="job_ended", status_code=500, html_message=html_message)
+        return JobError(message, reason="job_ended", status_code=500, html_message=html_message)
 
     # -- output ---------------------------------------------------------------
 
@@ -362,9 +321,8 @@ class ServerJob:
     async def _job_files(self, job_id: str) -> tuple[str | None, str | None]:
         """``StdOut`` and ``ExitCode`` of ``scontrol show job`` (None when unknown)."""
         try:
-            result = await run_command(
-                [self.slurm("scontrol"), "--local", "show", "job", job_id, "--oneliner"],
-                timeout=self.timeout,
+            result = await self.client.run(
+                [self.client.path("scontrol"), "--local", "show", "job", job_id, "--oneliner"],
                 max_output=OUTPUT_TAIL_BYTES,
             )
         except SlurmCommandError as e:
@@ -430,11 +388,12 @@ class ServerJob:
     async def cancel(self, job_id: str) -> None:
         """``scancel`` as the user, tried three times, then left to the background
         retries (JupyterHub forgets the server either way)."""
-        argv = self.as_user([self.slurm("scancel"), job_id])
+        argv = self.client.as_user(self.username, [self.client.path("scancel"), job_id])
+        env = self.client.user_environment(self.username, self.home)
         error = None
         for attempt in range(3):
             try:
-                await run_command(argv, timeout=self.timeout, env=self.env)
+                await self.client.run(argv, env=env)
                 return
             except SlurmCommandError as e:
                 if any(text in e.stderr for text in ALREADY_GONE):
@@ -442,8 +401,8 @@ class ServerJob:
                 error = e
                 log.warning("scancel %s failed (attempt %i): %s", job_id, attempt + 1, e)
                 await asyncio.sleep(1 + 2 * attempt)
-        shared_cancel_retries().add(job_id, argv, env=self.env)
-        raise user_error(
+        shared_cancel_retries().add(job_id, argv, env=env, client=self.client)
+        raise JobError(
             f"Could not cancel Slurm job {job_id}: {error.reason}",
             reason="scancel_failed",
             status_code=500,

@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from .text import CONTROL_BUT_TAB, JOB_ID
+
 __all__ = [
     "FALLBACK_OUTPUT",
     "STATE_FOLDER",
@@ -29,11 +31,9 @@ TAIL_BYTES = 65536
 
 _ESCAPE = re.compile(r"%(.?)", re.DOTALL)
 _RESOLVED = frozenset("jux%")
-_JOB_ID = re.compile(r"^[0-9]{1,20}\Z")
 #: Terminal escape sequences: CSI (colours, cursor moves) and OSC (titles, links).
 _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?")
 #: Control characters other than tab, and Unicode's line and paragraph separators.
-_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 #: The folder, under the user's home, that the default output goes to (XDG's state
@@ -86,7 +86,7 @@ def output_paths(pattern: str, job_id, *, home: str, username: str, workdir: str
     ``%u`` and ``%%``): then ``scontrol show job``'s ``StdOut`` tells.
     """
     job_id = str(job_id)
-    if not _JOB_ID.match(job_id):
+    if not JOB_ID.match(job_id):
         raise ValueError(f"{job_id[:30]!r} is not a Slurm job id")
     workdir = workdir.rstrip("/")
     if pattern == STATE_OUTPUT:
@@ -122,7 +122,7 @@ def resolve_output(pattern: str, job_id, user: str, job_name: str) -> str:
     Raises ``ValueError`` for a job id that is not a number.
     """
     job_id = str(job_id)
-    if not _JOB_ID.match(job_id):
+    if not JOB_ID.match(job_id):
         raise ValueError(f"{job_id[:30]!r} is not a Slurm job id")
     if "\\" in pattern or any(m.group(1) not in _RESOLVED for m in _ESCAPE.finditer(pattern)):
         return pattern
@@ -147,7 +147,7 @@ def _clean(line: str) -> str:
         # A line rewritten in place (a progress bar): what a terminal shows last.
         line = next((part for part in reversed(line.split("\r")) if part), "")
     line = _ANSI.sub("", line)
-    return _CONTROL.sub("", line)
+    return CONTROL_BUT_TAB.sub("", line)
 
 
 def split_tail(data: bytes, max_bytes: int = TAIL_BYTES) -> Tail:

@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from .clusterinfo import expand_hostlist
+from .text import NAME
 
 __all__ = [
     "Reservation",
-    "check_reservation",
     "describe_reservation",
     "parse_reservations",
     "reservations_argv",
@@ -32,8 +32,7 @@ log = logging.getLogger(__name__)
 
 #: What ``scontrol show reservation`` prints when there is none.
 NO_RESERVATIONS = "No reservations in the system"
-#: Names a user may give (the form check of :mod:`jupyterhub_moss.options`).
-_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}\Z")
+#: Names a user may give (the form check of :mod:`jupyterhub_moss.choices.options`).
 #: ``Key=value`` words of an ``scontrol --oneliner`` line.
 _FIELD = re.compile(r"^([A-Za-z][A-Za-z0-9_]*)=(.*)\Z", re.DOTALL)
 _NULL = ("", "(null)", "N/A", "n/a", "None")
@@ -268,7 +267,7 @@ def usable_reservations(
     horizon = now + timedelta(seconds=soon)
     usable = []
     for res in reservations:
-        if not _NAME.match(res.name):
+        if not NAME.match(res.name):
             continue
         if res.end is not None and res.end <= now:
             continue
@@ -312,33 +311,3 @@ def describe_reservation(res: Reservation, now: datetime) -> str:
     elif res.end_text and res.end_text not in _NULL:
         parts.append(f"until {res.end_text[:32]}")
     return " · ".join(parts)
-
-
-def check_reservation(raw, usable: Sequence[Reservation] | None, partition_name: str) -> str | None:
-    """The reservation chosen (``raw``), checked: its name, or None when none is chosen.
-
-    ``usable`` is what :func:`usable_reservations` gives for this user and partition;
-    None when the reservations could not be read, and then the name is checked for
-    form only (Slurm decides). Raises
-    :class:`~jupyterhub_moss.options.OptionError` for ``reservation``.
-    """
-    # Imported here: options.py calls this module's checks from validate_options.
-    from ..options import OptionError
-
-    if raw is None or raw == "":
-        return None
-    if not isinstance(raw, str):
-        raise OptionError("reservation", f"must be a string, not {type(raw).__name__}")
-    name = raw.strip()
-    if not _NAME.match(name):
-        raise OptionError("reservation", "must be a reservation name (letters, digits, _.-)")
-    if usable is None:
-        return name
-    names = [res.name for res in usable]
-    if name in names:
-        return name
-    choices = f"choose one of: {', '.join(names)}" if names else "none is open to you now"
-    raise OptionError(
-        "reservation",
-        f"{name!r} is not a reservation you may use on partition {partition_name!r}; {choices}",
-    )

@@ -5,19 +5,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import re
 import signal
 import time
 from dataclasses import dataclass
 
 from ..metrics import SLURM_COMMAND_DURATION, SLURM_COMMANDS
+from .errors import SlurmCommandError
 
 __all__ = ["CommandResult", "SlurmCommandError", "run_command"]
 
 log = logging.getLogger(__name__)
-
-# "sbatch: error: Batch job submission failed: Requested time limit is invalid ..."
-_SLURM_PREFIX = re.compile(r"^\s*(?:\S+: )?(?:error|fatal): ", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -27,27 +24,6 @@ class CommandResult:
     stdout: str
     stderr: str
     seconds: float
-
-
-class SlurmCommandError(Exception):
-    """A Slurm command failed, timed out or could not be started."""
-
-    def __init__(self, argv, message, *, returncode=None, stderr="", timed_out=False):
-        self.argv = tuple(argv)
-        self.returncode = returncode
-        self.stderr = stderr
-        self.timed_out = timed_out
-        super().__init__(message)
-
-    @property
-    def reason(self) -> str:
-        """Slurm's own explanation, without the program's ``error:`` prefixes."""
-        lines = [_SLURM_PREFIX.sub("", line).strip() for line in self.stderr.splitlines()]
-        lines = [line for line in lines if line]
-        if lines:
-            # Slurm puts the useful sentence last ("Batch job submission failed: ...").
-            return lines[-1]
-        return str(self)
 
 
 def _signal_group(proc, sig) -> None:

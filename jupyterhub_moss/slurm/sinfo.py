@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
-import time
 from dataclasses import dataclass, field
 from functools import lru_cache
 
 from ..metrics import SINFO_CACHE
-from .runner import SlurmCommandError, run_command
+from .cache import CacheEntry, TimedCache, metric_counter
+from .runner import run_command
+from .shared import per_loop
 from .timefmt import UNLIMITED, parse_duration
 
 __all__ = [
@@ -134,7 +134,7 @@ def parse_gres(text: str, resource: str = "gpu") -> tuple[int, tuple[str, ...]]:
     return count, tuple(types)
 
 
-# The parse cache, under the name callers (bench/bench.py) clear it by.
+# The parse cache, under the name callers (bench/steady.py) clear it by.
 parse_gres.cache_clear = _gres_entries.cache_clear  # type: ignore[attr-defined]
 
 
@@ -246,84 +246,73 @@ class SinfoSnapshot:
 
 
 class SinfoCache:
-    """One ``sinfo`` per ``ttl`` seconds for the whole hub.
-
-    Readers arriving while a call is under way wait for that call instead of
-    starting their own. A failed call is remembered for ``error_ttl`` seconds so
-    that a controller that is down is not asked again by every page view; the
+    """One ``sinfo`` per ``ttl`` seconds for the whole hub, on the package's one
+    cache (:class:`~.cache.TimedCache`): readers arriving while a call is under way
+    wait for that call; a failed call is remembered for ``error_ttl`` seconds, so
+    that a controller that is down is not asked again by every page view, and the
     last good answer stays available meanwhile.
     """
 
-    def __init__(self, argv, ttl: float = 30.0, timeout: float = 15.0, error_ttl: float = 5.0):
+    def __init__(
+        self,
+        argv,
+        ttl: float = 30.0,
+        timeout: float = 15.0,
+        error_ttl: float = 5.0,
+        runner=run_command,
+    ):
         self.argv = list(argv)
-        self.ttl = ttl
+        self.runner = runner
         self.timeout = timeout
-        self.error_ttl = error_ttl
-        self._snapshot: SinfoSnapshot | None = None
-        self._last_good: SinfoSnapshot | None = None
-        self._inflight: asyncio.Future | None = None
+        self._cache = TimedCache(
+            "sinfo (the partitions' resources)",
+            self._fetch,
+            ttl=ttl,
+            error_ttl=error_ttl,
+            max_keys=1,
+            count=metric_counter(SINFO_CACHE),
+        )
+        self._made: tuple[CacheEntry, SinfoSnapshot] | None = None
 
-    def _fresh(self, snapshot: SinfoSnapshot | None) -> bool:
-        if snapshot is None:
-            return False
-        ttl = self.ttl if snapshot.ok else min(self.error_ttl, self.ttl)
-        return time.monotonic() - snapshot.fetched_at < ttl
+    async def _fetch(self, _key) -> dict[str, PartitionResources]:
+        result = await self.runner(self.argv, timeout=self.timeout)
+        return parse_sinfo(result.stdout)
 
-    @property
-    def last_good(self) -> SinfoSnapshot | None:
-        return self._last_good
+    def _snapshot(self, entry: CacheEntry | None) -> SinfoSnapshot | None:
+        """The answer as a snapshot: the same object for the same answer (the spawn
+        page's rendering is kept by it)."""
+        if entry is None:
+            return None
+        made = self._made
+        if made is None or made[0] is not entry:
+            made = self._made = (
+                entry,
+                SinfoSnapshot(entry.value or {}, entry.fetched_at, entry.error),
+            )
+        return made[1]
 
     @property
     def current(self) -> SinfoSnapshot | None:
         """The latest answer or failure, without calling sinfo."""
-        return self._snapshot
+        return self._snapshot(self._cache.peek())
 
     async def get(self) -> SinfoSnapshot:
         """The cached snapshot, fetched again when older than the TTL."""
-        if self._fresh(self._snapshot):
-            SINFO_CACHE.labels(result="hit").inc()
-            return self._snapshot
-        if self._inflight is not None and not self._inflight.done():
-            SINFO_CACHE.labels(result="joined").inc()
-            return await asyncio.shield(self._inflight)
-        SINFO_CACHE.labels(result="miss").inc()
-        self._inflight = asyncio.ensure_future(self._fetch())
-        return await asyncio.shield(self._inflight)
-
-    async def _fetch(self) -> SinfoSnapshot:
-        started = time.monotonic()
-        try:
-            result = await run_command(self.argv, timeout=self.timeout)
-            partitions = parse_sinfo(result.stdout)
-        except (SlurmCommandError, ValueError) as e:
-            reason = e.reason if isinstance(e, SlurmCommandError) else str(e)
-            log.warning("sinfo failed, partition information is unavailable: %s", reason)
-            stale = self._last_good.partitions if self._last_good else {}
-            snapshot = SinfoSnapshot(stale, started, error=reason)
-        else:
-            snapshot = SinfoSnapshot(partitions, started)
-            self._last_good = snapshot
-        self._snapshot = snapshot
-        return snapshot
+        return self._snapshot(await self._cache.get())
 
     def invalidate(self) -> None:
         """Forget the cached answer (the next reader calls ``sinfo``)."""
-        self._snapshot = None
+        self._cache.invalidate()
 
 
-_caches: dict[tuple, SinfoCache] = {}
+def shared_sinfo_cache(argv, ttl: float, timeout: float, client=None) -> SinfoCache:
+    """The hub-wide cache for this command line (one per event loop), running
+    ``sinfo`` through ``client`` (a :class:`~.client.SlurmClient`; equal clients
+    share a cache)."""
+    argv, ttl, timeout = tuple(argv), float(ttl), float(timeout)
 
+    def make():
+        runner = client.run if client is not None else run_command
+        return SinfoCache(list(argv), ttl=ttl, timeout=timeout, runner=runner)
 
-def shared_sinfo_cache(argv, ttl: float, timeout: float) -> SinfoCache:
-    """The hub-wide cache for this command line (one per event loop)."""
-    try:
-        loop_id = id(asyncio.get_running_loop())
-    except RuntimeError:
-        loop_id = None
-    key = (loop_id, tuple(argv), float(ttl), float(timeout))
-    cache = _caches.get(key)
-    if cache is None:
-        for old_key in [k for k in _caches if k[0] != loop_id]:
-            del _caches[old_key]
-        cache = _caches[key] = SinfoCache(argv, ttl=ttl, timeout=timeout)
-    return cache
+    return per_loop("sinfo cache", make, argv, ttl, timeout, client)

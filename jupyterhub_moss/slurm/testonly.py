@@ -20,6 +20,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from .text import CONTROL
 from .timefmt import describe_duration
 
 __all__ = [
@@ -85,7 +86,6 @@ _PLAIN = (
     ("Invalid qos specification", "this QOS cannot be used with this account"),
     ("Access denied to requested reservation", "you may not use this reservation"),
 )
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
 @dataclass(frozen=True)
@@ -119,7 +119,7 @@ test_only_argv.__test__ = False  # type: ignore[attr-defined]
 
 def _plain_text(text: str) -> str:
     """Slurm's words made safe to show: control characters out, at most 200 characters."""
-    text = _CONTROL.sub(" ", text)
+    text = CONTROL.sub(" ", text)
     text = re.sub(r"\s+", " ", text).strip()
     if len(text) > MAX_REASON:
         text = text[: MAX_REASON - 1] + "…"

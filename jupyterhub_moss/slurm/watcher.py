@@ -50,6 +50,7 @@ from dataclasses import dataclass
 from ..metrics import WATCHER_POLL_DURATION, WATCHER_POLL_JOBS
 from .jobquery import JobQuery
 from .runner import SlurmCommandError, run_command
+from .shared import per_loop
 from .squeue import JobStatus
 
 __all__ = ["DETAILS_EVERY", "GONE", "JobWatcher", "shared_job_watcher"]
@@ -569,9 +570,6 @@ def _shorten() -> float:
     return 1 - random.uniform(0, PAUSE_JITTER)  # noqa: S311 - not a secret
 
 
-_watchers: dict[tuple, JobWatcher] = {}
-
-
 def shared_job_watcher(
     squeue: str,
     scontrol: str,
@@ -580,9 +578,11 @@ def shared_job_watcher(
     timeout: float,
     start_interval: float | None = None,
     pending_interval: float | None = None,
+    client=None,
 ):
-    """The hub-wide watcher for these settings (one per event loop)."""
-    loop = asyncio.get_running_loop()
+    """The hub-wide watcher for these settings (one per event loop), running its
+    commands through ``client`` (a :class:`~.client.SlurmClient`; equal clients
+    share a watcher)."""
     settings = {
         "squeue": squeue,
         "scontrol": scontrol,
@@ -592,11 +592,9 @@ def shared_job_watcher(
         "start_interval": start_interval,
         "pending_interval": pending_interval,
     }
-    key = (id(loop), *settings.values())
-    watcher = _watchers.get(key)
-    if watcher is None:
-        # Forget watchers of loops that are gone (tests run several loops).
-        for old_key in [k for k in _watchers if k[0] != id(loop)]:
-            _watchers.pop(old_key).stop()
-        watcher = _watchers[key] = JobWatcher(**settings)
-    return watcher
+
+    def make():
+        runner = client.run if client is not None else run_command
+        return JobWatcher(**settings, runner=runner)
+
+    return per_loop("job watcher", make, *settings.values(), client)

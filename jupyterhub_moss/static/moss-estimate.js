@@ -71,15 +71,10 @@
     lastKey = key;
     lastAt = Date.now();
     root.dataset.mossEstimates = String(Number(root.dataset.mossEstimates) + 1);
-    const headers = { "Content-Type": "application/json", Accept: "application/json" };
-    if (window.jhdata && window.jhdata.xsrf_token) {
-      headers["X-XSRFToken"] = window.jhdata.xsrf_token;
-    }
     try {
-      const response = await fetch(url, {
+      const response = await window.mossFetch(url, {
         method: "POST",
-        headers,
-        credentials: "same-origin",
+        headers: { "Content-Type": "application/json" },
         body: JSON.stringify({ user_options: options }),
         signal: mine.signal,
       });

@@ -43,42 +43,13 @@
     return m ? Number(m[1]) * 3600 + Number(m[2]) * 60 + Number(m[3]) : null;
   }
 
-  function cpuChoices(max) {
-    const half = Math.max(1, Math.floor(max / 2));
-    const choices = [
-      { value: 1, label: `Minimum (${1})` },
-      { value: half, label: `Half (${half})` },
-      { value: max, label: `Maximum (${max})` },
-    ];
-    const seen = new Set();
-    return choices.filter((c) => !seen.has(c.value) && seen.add(c.value));
+  // The Simple tab's choices come with each partition (web/simple_tab.py): the
+  // run times under each cap the account and QOS may set, keyed by the cap.
+  function runtimeChoices(part, cap) {
+    const byCap = part.simple_choices.runtime;
+    return byCap[String(cap)] || byCap[String(part.max_runtime)] || [];
   }
 
-  function gpuChoices(max) {
-    const choices = [];
-    for (let n = 0; n <= max; n++) choices.push({ value: n, label: String(n) });
-    return choices;
-  }
-
-  function runtimeChoices(max) {
-    const maxHours = Math.floor(max / 3600);
-    if (maxHours < 1) {
-      // Under an hour: one usable choice, the partition's limit.
-      return [{ value: clock(max), seconds: max, label: words(max) }];
-    }
-    let hours = [];
-    if (maxHours <= 12) {
-      for (let h = 1; h <= maxHours; h++) hours.push(h);
-    } else {
-      hours = [1, 2, 4, 8, 12, 24, 48, 72, 96, 168].filter((h) => h < maxHours);
-      hours.push(maxHours);
-    }
-    return hours.map((h) => ({
-      value: `${h}:00:00`,
-      seconds: h * 3600,
-      label: h === 1 ? "1 hour" : `${h} hours`,
-    }));
-  }
 
   // ---- environments ------------------------------------------------------------
 
@@ -159,17 +130,17 @@
     if (!part) return;
     renderEnvironments("simple", part, simple.environment_id);
     simple.account = renderAccount("simple", part.name, simple.account);
-    renderChoices("moss-simple-nprocs", "nprocs", cpuChoices(part.max_nprocs), simple.nprocs);
+    renderChoices("moss-simple-nprocs", "nprocs", part.simple_choices.nprocs, simple.nprocs);
     const gpuRow = $("moss-simple-gpu-row");
     if (part.has_gpu) {
       gpuRow.hidden = false;
-      renderChoices("moss-simple-ngpus", "ngpus", gpuChoices(part.max_ngpus), simple.ngpus);
+      renderChoices("moss-simple-ngpus", "ngpus", part.simple_choices.ngpus, simple.ngpus);
     } else {
       gpuRow.hidden = true;
       $("moss-simple-ngpus").replaceChildren();
     }
     const cap = runtimeCap(part, simple.account, null);
-    renderChoices("moss-simple-runtime", "runtime", runtimeChoices(cap.max), simple.runtime);
+    renderChoices("moss-simple-runtime", "runtime", runtimeChoices(part, cap.max), simple.runtime);
     readSimple();
     setPanelEnabled();
   }
@@ -445,12 +416,8 @@
 
   async function refresh() {
     if (document.hidden) return;
-    const headers = { Accept: "application/json" };
-    if (window.jhdata && window.jhdata.xsrf_token) {
-      headers["X-XSRFToken"] = window.jhdata.xsrf_token;
-    }
     try {
-      const response = await fetch(data.resources_url, { headers, credentials: "same-origin" });
+      const response = await window.mossFetch(data.resources_url);
       if (!response.ok) throw new Error(`HTTP ${response.status}`);
       updateTable(await response.json());
       root.dataset.mossRefreshed = String(Number(root.dataset.mossRefreshed || 0) + 1);
@@ -522,7 +489,7 @@
   if (presets) {
     presets.addEventListener("click", (event) => {
       const link = event.target.closest("a[href]");
-      const token = window.jhdata && window.jhdata.xsrf_token;
+      const token = window.mossFetch.xsrfToken();
       if (!link || !token) return;
       const url = new URL(link.href, window.location.href);
       url.searchParams.set("_xsrf", token);

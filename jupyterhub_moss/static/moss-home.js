@@ -149,16 +149,8 @@
   }
 
   async function refetch() {
-    const headers = { Accept: "application/json" };
-    if (window.jhdata && window.jhdata.xsrf_token) {
-      headers["X-XSRFToken"] = window.jhdata.xsrf_token;
-    }
     try {
-      const response = await fetch(serversUrl, {
-        headers,
-        credentials: "same-origin",
-        cache: "no-store",
-      });
+      const response = await window.mossFetch(serversUrl, { cache: "no-store" });
       if (!response.ok) {
         return;
       }

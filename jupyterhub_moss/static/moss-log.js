@@ -50,12 +50,8 @@
 
   async function refresh() {
     let delay = EVERY_MS;
-    const headers = { Accept: "application/json" };
-    if (window.jhdata && window.jhdata.xsrf_token) {
-      headers["X-XSRFToken"] = window.jhdata.xsrf_token;
-    }
     try {
-      const response = await fetch(url, { headers, credentials: "same-origin", cache: "no-store" });
+      const response = await window.mossFetch(url, { cache: "no-store" });
       if (response.status === 429) {
         delay = Math.max(1000, (parseFloat(response.headers.get("Retry-After")) || 2) * 1000);
       } else if (response.ok) {

@@ -1,0 +1,2 @@
+"""The admin's configuration model, pure: partitions, their environments, GPU
+templates and the ``sbatch`` options left to users."""

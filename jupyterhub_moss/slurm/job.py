@@ -235,6 +235,7 @@ class ServerJob:
             return f"job {job_id} of {self.username} is not running ({state})"
         if status.port != port:
             return f"job {job_id}'s comment gives port {status.port}, not {port}"
+        watcher.note_server_call()
         return None
 
     def _say(self, message: str, progress: int | None = None) -> None:

@@ -12,7 +12,8 @@ The pace is each job's own:
   seconds after its state last changed, then after twice as long each time, up to
   a ceiling: ``pending_interval`` while it is pending or stopping,
   ``start_interval`` while it runs and its server has not reported (then the
-  first pause is :data:`BOOTING_FIRST_PAUSES` fast ones). A server
+  first pause is four fast ones, or ``start_interval`` once servers' calls are
+  seen to reach the hub: see :mod:`.pace`). A server
   normally reports by calling the hub (``handlers/ready``), which asks about its
   job at once through :meth:`JobWatcher.refresh`; the backoff is the fallback for
   a server whose call cannot reach the hub, and what a start costs slurmctld stays
@@ -42,34 +43,31 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..metrics import WATCHER_POLL_DURATION, WATCHER_POLL_JOBS
 from .jobquery import JobQuery
+from .pace import BOOTING_FIRST_PAUSES, PAUSE_JITTER, Pace, shorten
 from .runner import SlurmCommandError, run_command
 from .shared import per_loop
 from .squeue import JobStatus
 
-__all__ = ["DETAILS_EVERY", "GONE", "JobWatcher", "shared_job_watcher"]
+__all__ = [
+    "BOOTING_FIRST_PAUSES",
+    "DETAILS_EVERY",
+    "GONE",
+    "PAUSE_JITTER",
+    "JobWatcher",
+    "shared_job_watcher",
+]
 
 log = logging.getLogger(__name__)
-
-#: Each pause is shortened by up to this fraction, at random: a fixed period would
-#: keep every poll at the same phase of slurmctld's own periodic work (and of other
-#: hubs' polls), and pay for any collision with it every time.
-PAUSE_JITTER = 0.1
 
 #: Settled jobs are asked about in detail (not for their state alone) on every this
 #: many polls, all in the same poll (one process still): an end time may have changed.
 DETAILS_EVERY = 10
-
-#: A job whose server boots is looked at again after this many ``fast_interval``
-#: pauses at the soonest (2 s by default), not after one: when a class presses
-#: Start, that saves each job's first two looks while nothing can have answered.
-BOOTING_FIRST_PAUSES = 4
 
 #: More jobs booting than this in one poll are asked about in one request (one
 #: squeue), not one each: when a class presses Start, one request for all costs
@@ -121,6 +119,7 @@ class JobWatcher:
         self.fast_interval = fast_interval
         self.start_interval = max(fast_interval, start_interval or fast_interval)
         self.pending_interval = max(fast_interval, pending_interval or fast_interval)
+        self.pace = Pace(self.fast_interval, self.start_interval, self.pending_interval)
         self.timeout = timeout
         #: the watches, by (owner, job id)
         self._watches: dict[tuple[str | None, str], _Watch] = {}
@@ -322,18 +321,14 @@ class JobWatcher:
             self._task = asyncio.ensure_future(self._run())
 
     def _fast_pause(self, key: tuple[str | None, str], entry: _Watch, now: float) -> float:
-        """The pause before a fast watch is asked about again: as long as its state
-        has lasted (so doubling), from ``fast_interval`` up to the ceiling of the
-        state."""
+        """The pause before a fast watch is asked about again (:class:`.pace.Pace`)."""
         status = self._status.get(key)
-        if status is None:
-            return self.fast_interval  # no answer yet: the first one matters
-        if status is not GONE and status.running and not status.port:
-            # Its server boots, and calls the hub when it answers: these looks are
-            # the fallback, and the first comes after a few quick pauses, not at once.
-            floor = min(self.start_interval, BOOTING_FIRST_PAUSES * self.fast_interval)
-            return min(self.start_interval, max(floor, now - entry.phase_since))
-        return min(self.pending_interval, max(self.fast_interval, now - entry.phase_since))
+        booting = status is not None and status is not GONE and status.running and not status.port
+        return self.pace.pause(status is not None, booting, now - entry.phase_since, now)
+
+    def note_server_call(self) -> None:
+        """A server's call was confirmed: see :meth:`.pace.Pace.note_server_call`."""
+        self.pace.note_server_call()
 
     def _next_due(self) -> float:
         """Monotonic time of the next poll: no sooner than the hub's account may ask
@@ -444,10 +439,10 @@ class JobWatcher:
             entry = self._watches.get(key)
             if entry is not None and entry.fast:
                 entry.delay = self._fast_pause(key, entry, finished)
-                entry.next_due = began + entry.delay * _shorten()
+                entry.next_due = began + entry.delay * shorten()
         if everything:
             self._all_asked_at = (began, finished)
-            self._all_due = began + self.interval * _shorten()
+            self._all_due = began + self.interval * shorten()
 
     def _record(self, key: tuple[str | None, str], entry: _Watch, status: JobStatus) -> None:
         job_id = key[1]
@@ -564,10 +559,6 @@ class JobWatcher:
     def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-
-
-def _shorten() -> float:
-    return 1 - random.uniform(0, PAUSE_JITTER)  # noqa: S311 - not a secret
 
 
 def shared_job_watcher(

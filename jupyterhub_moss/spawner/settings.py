@@ -149,7 +149,9 @@ class SlurmSettings(LoggingConfigurable):
         its server has not reported yet. A server reports by calling the hub as soon
         as it answers (``{hub}/api/moss/ready``), and its job is then looked at once:
         these looks are the fallback for a node that cannot reach the hub's API,
-        whose server is then seen at most this long after it answered. Example::
+        whose server is then seen at most this long after it answered. The first
+        look comes 2 s after the job starts, or after this long once the hub has
+        confirmed a server's call in the last hour. Example::
 
             c.MOSlurmSpawner.slurm_start_poll_interval = 5
         """,

@@ -15,6 +15,8 @@ import pytest
 from support import DATA
 from support.fakeslurm import SCONTROL, SQUEUE, argvs, calls, fake_command, polls
 
+from jupyterhub_moss.slurm.client import SlurmClient
+from jupyterhub_moss.slurm.job import ServerJob
 from jupyterhub_moss.slurm.sinfo import SinfoCache
 from jupyterhub_moss.slurm.watcher import GONE, PAUSE_JITTER, JobWatcher
 
@@ -216,6 +218,42 @@ async def test_a_booting_server_is_looked_at_again_only_after_four_quick_pauses(
     # Seen running at once, then not before 4 x 0.1 s.
     assert 2 <= len(times) <= 3, gaps
     assert min(gaps) > 0.4 * (1 - PAUSE_JITTER) - 0.05, gaps
+    watcher.stop()
+
+
+async def test_once_servers_calls_arrive_a_booting_job_is_first_looked_at_after_start_interval(
+    tmp_path, squeue
+):
+    """Where servers' calls are seen to reach the hub, a booting job's looks are only
+    for a node that cannot: they begin at the ceiling, not after quick pauses."""
+    set_jobs(tmp_path, "7|RUNNING|node1|None|N/A|moss:submit=abc")  # no port yet
+    watcher = watcher_for(squeue, interval=60, fast_interval=0.1, timeout=5, start_interval=0.8)
+    watcher.note_server_call()
+    watcher.watch("7", fast=True)
+    times = await poll_times(tmp_path, watcher, 1.5)
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    # Seen running at once, then not before 0.8 s (four quick pauses would be 0.4 s).
+    assert 2 <= len(times) <= 3, gaps
+    assert min(gaps) > 0.8 * (1 - PAUSE_JITTER) - 0.05, gaps
+    watcher.stop()
+
+
+async def test_only_a_confirmed_call_makes_the_watcher_trust_the_servers_calls(tmp_path, squeue):
+    set_jobs(tmp_path, "7|RUNNING|node1|None|N/A|moss:port=4000")
+    watcher = watcher_for(squeue, interval=60, fast_interval=0.1, timeout=5)
+    job = ServerJob(
+        username="moss01",
+        log_name="moss01",
+        watcher=watcher,
+        client=SlurmClient(),
+        home=None,
+        report=lambda *args, **kwargs: None,
+    )
+    watcher.watch("7", owner="moss01", fast=True)
+    assert await job.confirm_server("7", 4001) == "job 7's comment gives port 4000, not 4001"
+    assert not watcher.pace.calls_arrive()
+    assert await job.confirm_server("7", 4000) is None
+    assert watcher.pace.calls_arrive()
     watcher.stop()
 
 

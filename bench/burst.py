@@ -4,8 +4,9 @@ slurmctld, the hub and the node, side by side on the same local cluster.
 For each number of users (32 and 64 by default), and for each implementation in
 turn, one hub with its own users:
 
-- every user logs in first; then all press Start on the spawn form (partition
-  ``long``, 1 CPU) within a fraction of a second;
+- every user logs in first, and one user's server is started and stopped (at 9:00
+  a hub has served someone since its last restart); then all press Start on the
+  spawn form (partition ``long``, 1 CPU) within a fraction of a second;
 - each user's client then asks the hub's REST API once a second whether their
   server is ready, so that the benchmark's own polling does not load the hub;
 - slurmd, and so the jobs and the Jupyter servers booting, run on CPU 1; the hub
@@ -221,6 +222,18 @@ def loopwatch_config(path: Path) -> str:
     )
 
 
+def warm_up(hub: Hub, client, user: str, impl: Impl, partition: str) -> None:
+    """One server started and stopped before the class presses Start: at 9:00 a hub
+    has served someone since it was last restarted."""
+    spawn_form(hub, client, impl, partition)
+    deadline = time.time() + 300
+    while time.time() < deadline and server_state(client, user) not in ("ready", "gone"):
+        time.sleep(1.0)
+    hub.api("DELETE", f"/users/{user}/server")
+    while time.time() < deadline and active_jobs(user):
+        time.sleep(1.0)
+
+
 def measure(
     impl: Impl, workdir: Path, users: list[str], partition: str, watch: bool = False
 ) -> dict:
@@ -245,6 +258,7 @@ def measure(
             clients = dict(zip(users, pool.map(hub.login, users), strict=True))
             # The spawn page once each, as users do before they press Start.
             list(pool.map(lambda u: clients[u].get("/hub/spawn"), users))
+        warm_up(hub, clients[users[0]], users[0], impl, partition)
         time.sleep(2)
         rpcs0, cpu0, loop0 = sdiag_rpcs(), cpu_times(hub.proc.pid), loop_histogram(hub)
         node0 = cpu_busy(NODE_CPU)

@@ -211,7 +211,8 @@ class ServerJob:
                             SUBMIT_TO_RUNNING.labels(self.partition).observe(waited)
                     if status.port and status.node:
                         port = self._checked_port(job_id, status.port)
-                        if self.partition:
+                        if self.partition:  # a start: did its call come?
+                            watcher.note_server_found(job_id)
                             ready = time.monotonic() - running_since
                             RUNNING_TO_READY.labels(self.partition).observe(ready)
                         return status.node, port
@@ -235,7 +236,7 @@ class ServerJob:
             return f"job {job_id} of {self.username} is not running ({state})"
         if status.port != port:
             return f"job {job_id}'s comment gives port {status.port}, not {port}"
-        watcher.note_server_call()
+        watcher.note_server_call(job_id)
         return None
 
     def _say(self, message: str, progress: int | None = None) -> None:

@@ -4,9 +4,8 @@ after its state changed, then twice as long each time, up to a ceiling."""
 from __future__ import annotations
 
 import random
-import time
 
-__all__ = ["BOOTING_FIRST_PAUSES", "CALLS_TRUSTED_FOR", "PAUSE_JITTER", "Pace", "shorten"]
+__all__ = ["BOOTING_FIRST_PAUSES", "PAUSE_JITTER", "Pace", "shorten"]
 
 #: Each pause is shortened by up to this fraction, at random: a fixed period would
 #: keep every poll at the same phase of slurmctld's own periodic work (and of other
@@ -17,11 +16,6 @@ PAUSE_JITTER = 0.1
 #: pauses at the soonest (2 s by default), not after one: when a class presses
 #: Start, that saves each job's first two looks while nothing can have answered.
 BOOTING_FIRST_PAUSES = 4
-
-#: For this long after the hub last confirmed a server's call, the servers of this
-#: hub are known to reach it: a booting job is then first looked at again after
-#: ``start_interval``, not after :data:`BOOTING_FIRST_PAUSES` quick pauses.
-CALLS_TRUSTED_FOR = 3600.0
 
 
 def shorten() -> float:
@@ -38,22 +32,25 @@ class Pace:
         self.fast_interval = fast_interval
         self.start_interval = start_interval
         self.pending_interval = pending_interval
-        self._call_confirmed_at: float | None = None
+        self._calls_arrive = False
 
     def note_server_call(self) -> None:
         """A server's call reached the hub and Slurm confirmed it: the servers of this
-        hub can call it (see :data:`CALLS_TRUSTED_FOR`)."""
-        self._call_confirmed_at = time.monotonic()
+        hub can call it. Whether they can is a matter of the site's network, which
+        does not change from one hour to the next: it holds until a server is found
+        without its call (:meth:`note_missed_call`)."""
+        self._calls_arrive = True
 
-    def calls_arrive(self, now: float | None = None) -> bool:
-        """Whether a server's call was confirmed in the last :data:`CALLS_TRUSTED_FOR`
-        seconds."""
-        if self._call_confirmed_at is None:
-            return False
-        now = time.monotonic() if now is None else now
-        return now - self._call_confirmed_at < CALLS_TRUSTED_FOR
+    def note_missed_call(self) -> None:
+        """A starting server was found through its job's comment alone: its call did
+        not reach the hub, and booting jobs are looked at quickly again."""
+        self._calls_arrive = False
 
-    def pause(self, known: bool, booting: bool, in_state_for: float, now: float) -> float:
+    def calls_arrive(self) -> bool:
+        """Whether the last starting server the hub found had called it."""
+        return self._calls_arrive
+
+    def pause(self, known: bool, booting: bool, in_state_for: float) -> float:
         """The pause before the next look at a job: ``known`` once Slurm has answered
         about it, ``booting`` while it runs and its server has not reported, and it
         has been ``in_state_for`` seconds in its state."""
@@ -61,7 +58,7 @@ class Pace:
             return self.fast_interval  # no answer yet: the first one matters
         if booting:
             floor = min(self.start_interval, BOOTING_FIRST_PAUSES * self.fast_interval)
-            if self.calls_arrive(now):
+            if self._calls_arrive:
                 floor = self.start_interval
             return min(self.start_interval, max(floor, in_state_for))
         return min(self.pending_interval, max(self.fast_interval, in_state_for))

@@ -11,13 +11,11 @@ The pace is each job's own:
 - A job that starts or stops (a *fast* watch) is asked about ``fast_interval``
   seconds after its state last changed, then after twice as long each time, up to
   a ceiling: ``pending_interval`` while it is pending or stopping,
-  ``start_interval`` while it runs and its server has not reported (then the
-  first pause is four fast ones, or ``start_interval`` once servers' calls are
-  seen to reach the hub: see :mod:`.pace`). A server
-  normally reports by calling the hub (``handlers/ready``), which asks about its
-  job at once through :meth:`JobWatcher.refresh`; the backoff is the fallback for
-  a server whose call cannot reach the hub, and what a start costs slurmctld stays
-  a handful of requests however long the server takes to boot.
+  ``start_interval`` while its server boots (see :mod:`.pace`). A server reports
+  by calling the hub (``web/ready``), which asks about its job at once through
+  :meth:`JobWatcher.refresh`; the backoff is the fallback for a call that cannot
+  reach the hub, and a start costs slurmctld a handful of requests however long
+  the server takes to boot.
 - A poll at that pace also takes the fast watches that would be due within half of
   their pause: jobs started together are soon asked about together. A poll that
   someone asked for (a server's call) asks about their jobs alone.
@@ -49,16 +47,14 @@ from dataclasses import dataclass
 
 from ..metrics import WATCHER_POLL_DURATION, WATCHER_POLL_JOBS
 from .jobquery import JobQuery
-from .pace import BOOTING_FIRST_PAUSES, PAUSE_JITTER, Pace, shorten
+from .pace import Pace, shorten
 from .runner import SlurmCommandError, run_command
 from .shared import per_loop
 from .squeue import JobStatus
 
 __all__ = [
-    "BOOTING_FIRST_PAUSES",
     "DETAILS_EVERY",
     "GONE",
-    "PAUSE_JITTER",
     "JobWatcher",
     "shared_job_watcher",
 ]
@@ -127,6 +123,7 @@ class JobWatcher:
         self._status: dict[tuple[str | None, str], JobStatus] = {}
         #: Slurm's last answer about each job id, whoever's job it is
         self._answers: dict[str, JobStatus] = {}
+        self._called: set[str] = set()  # jobs whose server's call was confirmed
         self._task: asyncio.Task | None = None
         self._wake: asyncio.Event | None = None
         self._poll_done: asyncio.Event | None = None
@@ -203,6 +200,7 @@ class JobWatcher:
             self._answers.pop(job_id, None)
             self._asked_at.pop(job_id, None)
             self._urgent.discard(job_id)
+            self._called.discard(job_id)
 
     def status(self, job_id: str, owner: str | None = None) -> JobStatus | None:
         """The last known status of ``owner``'s job: a :class:`JobStatus`,
@@ -324,11 +322,22 @@ class JobWatcher:
         """The pause before a fast watch is asked about again (:class:`.pace.Pace`)."""
         status = self._status.get(key)
         booting = status is not None and status is not GONE and status.running and not status.port
-        return self.pace.pause(status is not None, booting, now - entry.phase_since, now)
+        return self.pace.pause(status is not None, booting, now - entry.phase_since)
 
-    def note_server_call(self) -> None:
-        """A server's call was confirmed: see :meth:`.pace.Pace.note_server_call`."""
+    def note_server_call(self, job_id: str) -> None:
+        """The call of job ``job_id``'s server was confirmed: see
+        :meth:`.pace.Pace.note_server_call`."""
+        self._called.add(str(job_id))
         self.pace.note_server_call()
+
+    def note_server_found(self, job_id: str) -> None:
+        """A starting server's port was taken from job ``job_id``: after its call, or
+        from its comment alone (see :meth:`.pace.Pace.note_missed_call`)."""
+        job_id = str(job_id)
+        if job_id in self._called:
+            self._called.discard(job_id)
+        else:
+            self.pace.note_missed_call()
 
     def _next_due(self) -> float:
         """Monotonic time of the next poll: no sooner than the hub's account may ask
@@ -433,7 +442,7 @@ class JobWatcher:
 
     def _schedule(self, keys, began: float, finished: float, everything: bool) -> None:
         """When the jobs just asked about are due again. Each pause is shortened by up
-        to :data:`PAUSE_JITTER`, at random."""
+        to :data:`.pace.PAUSE_JITTER`, at random."""
         for key in keys:
             self._asked_at[key[1]] = (began, finished)
             entry = self._watches.get(key)

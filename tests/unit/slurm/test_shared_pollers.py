@@ -17,8 +17,9 @@ from support.fakeslurm import SCONTROL, SQUEUE, argvs, calls, fake_command, poll
 
 from jupyterhub_moss.slurm.client import SlurmClient
 from jupyterhub_moss.slurm.job import ServerJob
+from jupyterhub_moss.slurm.pace import PAUSE_JITTER
 from jupyterhub_moss.slurm.sinfo import SinfoCache
-from jupyterhub_moss.slurm.watcher import GONE, PAUSE_JITTER, JobWatcher
+from jupyterhub_moss.slurm.watcher import GONE, JobWatcher
 
 
 @pytest.fixture
@@ -228,7 +229,7 @@ async def test_once_servers_calls_arrive_a_booting_job_is_first_looked_at_after_
     for a node that cannot: they begin at the ceiling, not after quick pauses."""
     set_jobs(tmp_path, "7|RUNNING|node1|None|N/A|moss:submit=abc")  # no port yet
     watcher = watcher_for(squeue, interval=60, fast_interval=0.1, timeout=5, start_interval=0.8)
-    watcher.note_server_call()
+    watcher.note_server_call("6")
     watcher.watch("7", fast=True)
     times = await poll_times(tmp_path, watcher, 1.5)
     gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
@@ -254,6 +255,57 @@ async def test_only_a_confirmed_call_makes_the_watcher_trust_the_servers_calls(t
     assert not watcher.pace.calls_arrive()
     assert await job.confirm_server("7", 4000) is None
     assert watcher.pace.calls_arrive()
+    watcher.stop()
+
+
+def starting_job(watcher) -> ServerJob:
+    return ServerJob(
+        username="moss01",
+        log_name="moss01",
+        watcher=watcher,
+        client=SlurmClient(),
+        home=None,
+        report=lambda *args, **kwargs: None,
+        partition="cpu",
+    )
+
+
+async def test_a_server_found_through_its_comment_alone_ends_the_trust_in_calls(tmp_path, squeue):
+    """The call of job 7's server came; job 8's server was found in its comment
+    without one: booting jobs are looked at quickly again."""
+    set_jobs(
+        tmp_path,
+        "7|RUNNING|node1|None|N/A|moss:port=4000",
+        "8|RUNNING|node1|None|N/A|moss:port=4001",
+    )
+    watcher = watcher_for(squeue, interval=60, fast_interval=0.05, timeout=5)
+    job = starting_job(watcher)
+    for job_id in ("7", "8"):
+        watcher.watch(job_id, owner="moss01", fast=True)
+    assert await job.confirm_server("7", 4000) is None
+    far = time.monotonic() + 30
+    assert await job.wait_for_server("7", far, lambda: True, 30) == ("node1", 4000)
+    assert watcher.pace.calls_arrive()
+    assert await job.wait_for_server("8", far, lambda: True, 30) == ("node1", 4001)
+    assert not watcher.pace.calls_arrive()
+    watcher.stop()
+
+
+async def test_the_trust_in_calls_does_not_wear_off_with_time(tmp_path, squeue):
+    """A class starting at 9:00 after a quiet night: the servers' network is the same."""
+    set_jobs(tmp_path, "7|RUNNING|node1|None|N/A|moss:port=4000")
+    watcher = watcher_for(squeue, interval=60, fast_interval=0.05, timeout=5)
+    watcher.watch("7", owner="moss01", fast=True)
+    assert await starting_job(watcher).confirm_server("7", 4000) is None
+    later, clock = time.monotonic() + 12 * 3600, time.monotonic
+    time.monotonic = lambda: later  # no await until it is put back: the loop never sees it
+    try:
+        trusted = watcher.pace.calls_arrive()
+        pause = watcher.pace.pause(known=True, booting=True, in_state_for=0.0)
+    finally:
+        time.monotonic = clock
+    assert trusted
+    assert pause == watcher.pace.start_interval
     watcher.stop()
 
 

@@ -30,7 +30,9 @@ class CacheEntry:
     """One answer, or why it could not be had (``value`` is then the last good one, if any)."""
 
     value: Any
-    fetched_at: float  # time.monotonic()
+    # time.monotonic() when the fetch began: an answer is never used longer than its
+    # lifetime after Slurm was asked, however long Slurm took to answer.
+    fetched_at: float
     error: str | None = None
 
     @property
@@ -131,6 +133,11 @@ class TimedCache:
             entry = CacheEntry(last.value if last else None, started, error=str(reason))
         else:
             entry = CacheEntry(value, started)
+            if self.ttl_of is not None and self.ttl_of(value) <= 0:
+                # Not to be kept (an "unknown" answer): handed to this fetch's readers
+                # alone, and no older answer stays in its place.
+                self._entries.pop(key, None)
+                return entry
         self._entries[key] = entry
         self._entries.move_to_end(key)
         while len(self._entries) > self.max_keys:

@@ -101,3 +101,34 @@ async def test_a_lifetime_of_zero_or_less_keeps_nothing(ttl):
     await cache.get()
     await cache.get()
     assert len(fetch.calls) == 2
+
+
+async def test_an_answer_ttl_of_gives_no_lifetime_is_returned_but_takes_no_place():
+    """An estimate Slurm could not give ("unknown") is not kept: it must not push the
+    answers that are kept out of the bound."""
+    fetch = Fetches()
+    cache = TimedCache(
+        "estimates", fetch, ttl=60, max_keys=2, ttl_of=lambda v: 0 if "unknown" in v else 60
+    )
+    await cache.get("a")
+    await cache.get("b")
+    assert (await cache.get("unknown-1")).value == "unknown-1:3"
+    assert len(cache) == 2
+    assert cache.peek("unknown-1") is None
+    assert (await cache.get("a")).value == "a:1"  # still kept: nothing was pushed out
+
+
+async def test_a_lifetime_counts_from_when_slurm_was_asked_not_from_its_answer():
+    now = [100.0]
+    cache = TimedCache("qos", ttl=10, clock=lambda: now[0])
+
+    async def slow(key):
+        now[0] += 4  # Slurm took 4 s to answer
+        return "answer"
+
+    entry = await cache.get(None, slow)
+    assert entry.fetched_at == 100.0
+    now[0] = 109.9
+    assert cache.fresh() is not None
+    now[0] = 110.0
+    assert cache.fresh() is None

@@ -146,13 +146,25 @@ def proxy_pid(hub: Hub) -> int | None:
 # ---- one burst -------------------------------------------------------------------
 
 
-def nodes_back_in_service(partition: str, timeout: float = 120) -> None:
+def nodes_back_in_service(partition: str, timeout: float = 300) -> None:
     """Every node of ``partition`` in service before a round, so that each round has
     the same nodes: once the jobs of the last round have left them, a node that its
     teardown drained ("Kill task failed": servers on a loaded node that did not die
     within Slurm's time) is resumed. A node drained for any other reason stops the
     benchmark."""
     deadline = time.time() + timeout
+    # The last round's jobs gone first, COMPLETING ones too: a teardown still under
+    # way may drain a node once this round has begun.
+    while (
+        time.time() < deadline
+        and subprocess.run(
+            ["squeue", "-h", "-p", partition, "-o", "%i"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    ):
+        time.sleep(2)
     while True:
         out = subprocess.run(
             ["sinfo", "-h", "-N", "-p", partition, "-o", "%N|%T|%E"],

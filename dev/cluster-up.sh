@@ -152,6 +152,8 @@ EnforcePartLimits=ALL
 ReturnToService=2
 MinJobAge=300
 KillWait=5
+# Servers of a class on one loaded core may take a while to die: not a node fault.
+UnkillableStepTimeout=180
 GresTypes=gpu
 MpiDefault=none
 NodeName=node[1-2] NodeHostname=$host NodeAddr=127.0.0.1 Port=[$((p + 1))-$((p + 2))] CPUs=28 RealMemory=64000 State=UNKNOWN

@@ -202,7 +202,8 @@ async def test_a_booting_server_is_asked_about_less_and_less_often(tmp_path, squ
     gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
     # 0.4, 0.4, 0.8, 1.6, 1.6...: at a constant 0.1 s there would be 60.
     assert 5 <= len(times) <= 10, gaps
-    assert max(gaps) < 1.6 + 0.1, gaps  # never slower than start_interval
+    # Never slower than start_interval (doubling would give 3.2), with room for a busy machine.
+    assert max(gaps) < 1.6 + 0.5, gaps
     assert min(gaps[-2:]) > 1.6 * (1 - PAUSE_JITTER) - 0.05, gaps
     watcher.stop()
 

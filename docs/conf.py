@@ -70,6 +70,36 @@ def _skip_jupyterhub_traits(app, what, name, obj, skip, options):
     return None
 
 
+def _settings_in_the_order_declared():
+    """autodoc's "bysource" order knows only the documented class's own module, and
+    lists what the class inherits alphabetically. MOSlurmSpawner inherits its
+    settings from the one class that declares them all (``spawner/settings.py``):
+    list each where that class declares it."""
+    from sphinx.ext.autodoc import ClassDocumenter
+    from sphinx.pycode import ModuleAnalyzer
+
+    sort = ClassDocumenter.sort_members
+
+    def place(cls, entry):
+        name = entry[0].name.split("::")[-1].rpartition(".")[2]
+        owner = getattr(getattr(cls, name, None), "this_class", None)
+        if owner is None or not owner.__module__.startswith("jupyterhub_moss"):
+            return (1, 0)
+        analyzer = ModuleAnalyzer.for_module(owner.__module__)
+        analyzer.analyze()
+        # Settings made in a loop (the refused ones) are not in the source: last.
+        tags = analyzer.tagorder
+        return (0, tags.get(f"{owner.__qualname__}.{name}", len(tags)))
+
+    def sort_members(self, documenters, order):
+        documenters = sort(self, documenters, order)
+        if order != "bysource":
+            return documenters
+        return sorted(documenters, key=lambda entry: place(self.object, entry))
+
+    ClassDocumenter.sort_members = sort_members
+
+
 def _drop_community_links(app):
     """The theme adds the JupyterHub project's community links (its forum and team
     compass) to every site's header; they are not this project's."""
@@ -82,6 +112,7 @@ def _drop_community_links(app):
 
 
 def setup(app):
+    _settings_in_the_order_declared()
     app.connect("autodoc-skip-member", _skip_jupyterhub_traits)
     # After the theme's own builder-inited handler (priority 500).
     app.connect("builder-inited", _drop_community_links, priority=900)

@@ -7,8 +7,7 @@ page view with warm caches runs no Slurm command. A fact the cluster lacks (no
 slurmdbd, no reservation) or that cannot be read is ``None``, and the part of the
 page that uses it is left out; nothing else changes.
 
-A mixin of :class:`~jupyterhub_moss.spawner.lifecycle.MOSlurmSpawner`: its traits are set as
-``c.MOSlurmSpawner.NAME`` like the spawner's own.
+The spawner builds a :class:`SlurmFacts` for its user from its settings.
 """
 
 from __future__ import annotations
@@ -20,9 +19,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from traitlets import CaselessStrEnum, Float, Integer
-from traitlets.config import LoggingConfigurable
-
 from ..errors import OptionError, user_error
 from ..metrics import FACTS_CACHE
 from ..slurm.accounting import (
@@ -33,7 +29,8 @@ from ..slurm.accounting import (
     parse_qos,
     qos_argv,
 )
-from ..slurm.cache import TimedCache, metric_counter, shared_cache
+from ..slurm.cache import CacheEntry, TimedCache, metric_counter, shared_cache
+from ..slurm.client import SlurmClient
 from ..slurm.clusterinfo import (
     ClusterConfig,
     PartitionInfo,
@@ -54,7 +51,7 @@ from ..slurm.text import NAME
 from .accounts import AccountView, allowed_choices, check_account_qos, refuse_without_accounting
 from .system_accounts import SystemAccount, cached_account, read_home, system_account
 
-__all__ = ["SlurmFacts", "UserFacts"]
+__all__ = ["SlurmFacts", "UserFacts", "check_reservation", "refuse_account", "sets_account"]
 
 #: Slurm prints times as this asks: ISO 8601, whatever the site's default.
 TIME_ENV = {"SLURM_TIME_FORMAT": "standard"}
@@ -150,76 +147,56 @@ class UserFacts:
         return dataclasses.replace(options, account=account, qos=qos, reservation=reservation)
 
 
-class SlurmFacts(LoggingConfigurable):
-    """The shared caches of Slurm's facts, and a user's view of them."""
+class SlurmFacts:
+    """What Slurm knows about one user, from the hub's shared caches: built by the
+    spawner from its settings (``slurm_accounting``, ``accounts_cache_ttl``,
+    ``minimum_uid`` and the admin's ``#SBATCH`` options)."""
 
-    slurm_accounting = CaselessStrEnum(
-        ["auto", "off"],
-        default_value="auto",
-        help="""
-        Whether users choose their Slurm account and QOS on the spawn page. With
-        ``"auto"`` (the default) the page offers them when the cluster keeps
-        accounting in slurmdbd (``AccountingStorageType=accounting_storage/slurmdbd``),
-        from the user's associations (``sacctmgr show assoc``), and a start with an
-        account or QOS the associations do not allow is refused before ``sbatch``
-        runs. ``"off"`` leaves accounts to Slurm's defaults and the admin's
-        ``sbatch_directives``. Example::
+    def __init__(
+        self,
+        client: SlurmClient,
+        username: str,
+        *,
+        accounting: str = "auto",
+        accounts_ttl: float = 300.0,
+        minimum_uid: int = 1000,
+        admin_directives: Sequence[str] = (),
+    ):
+        self.client = client
+        self.username = username
+        self.accounting = accounting
+        self.accounts_ttl = float(accounts_ttl)
+        self.minimum_uid = minimum_uid
+        self.admin_sets_account = sets_account(admin_directives)
 
-            c.MOSlurmSpawner.slurm_accounting = "off"
-        """,
-    ).tag(config=True)
-
-    accounts_cache_ttl = Float(
-        300.0,
-        help="""
-        Seconds a user's associations and the QOS table are reused for, by every page
-        view and start of the hub (``sacctmgr`` asks slurmdbd, about 0.3 s a call).
-        A change made with ``sacctmgr`` shows on the spawn page after at most this
-        long; Slurm enforces it at once. Example::
-
-            c.MOSlurmSpawner.accounts_cache_ttl = 60
-        """,
-    ).tag(config=True)
-
-    minimum_uid = Integer(
-        1000,
-        help="""
-        The lowest Unix user id the hub starts servers for. Whatever this says, no
-        job is ever submitted for root (uid 0) nor for the account Slurm runs as
-        (``SlurmUser``); accounts under this id (system and service accounts) are
-        refused too, with a message that says why. Example::
-
-            c.MOSlurmSpawner.minimum_uid = 5000
-        """,
-    ).tag(config=True)
+    # -- the user's system account -------------------------------------------
 
     async def load_account(self) -> SystemAccount | None:
-        """This user's system account (None if there is none), looked up off the event
-        loop and kept a while for the whole hub (:mod:`..system_accounts`). Every
-        async step that goes on to read the home (:meth:`_home`) calls it first."""
-        return await system_account(self.slurm_username)
+        """The user's system account (None if there is none), looked up off the event
+        loop and kept a while for the whole hub (:mod:`.system_accounts`). Every async
+        step that goes on to read the home (:meth:`home_folder`) calls it first."""
+        return await system_account(self.username)
 
     def home_folder(self, required: bool = True) -> str | None:
         """The user's home folder on the hub's machine (None if there is no such
         account and it is not ``required``), from the account :meth:`load_account`
         looked up; looked up here, blocking, only if nothing has looked it up yet."""
-        entry = cached_account(self.slurm_username)
+        entry = cached_account(self.username)
         if entry is not None and entry.value is not None:
             return entry.value.home
-        home = read_home(self.slurm_username)
+        home = read_home(self.username)
         if home is not None:
             return home
         if not required:
             return None
         raise user_error(
-            f"There is no system account named {self.slurm_username!r} on the hub machine, "
+            f"There is no system account named {self.username!r} on the hub machine, "
             "so no Slurm job can be submitted for it.",
             reason="no_account",
         )
 
     async def account_refusal(self) -> str | None:
-        """Why no server may be started for this user's system account (None: one
-        may)."""
+        """Why no server may be started for the user's system account (None: one may)."""
         account = await self.load_account()
         if account is None:
             return None  # no such account: submitting says so in its own words
@@ -227,17 +204,16 @@ class SlurmFacts(LoggingConfigurable):
         slurm_user = config.slurm_user if config is not None else ""
         return refuse_account(account.name, account.uid, self.minimum_uid, slurm_user)
 
-    def _facts_settings(self) -> tuple:
-        return (self.slurm_bin_dir, float(self.slurm_command_timeout))
+    # -- the hub's shared caches -----------------------------------------------
 
-    async def _run_for_facts(self, argv) -> str:
-        result = await self.slurm_client().run(argv, env={**os.environ, **TIME_ENV})
+    async def _run(self, argv) -> str:
+        result = await self.client.run(argv, env={**os.environ, **TIME_ENV})
         return result.stdout
 
-    def _facts_cache(self, name: str, fetch, ttl: float, error_ttl: float) -> TimedCache:
+    def _cache(self, name: str, fetch, ttl: float, error_ttl: float) -> TimedCache:
         return shared_cache(
             name,
-            (*self._facts_settings(), float(ttl)),
+            (self.client.for_hub(), float(ttl)),
             lambda: TimedCache(
                 name,
                 fetch,
@@ -247,71 +223,65 @@ class SlurmFacts(LoggingConfigurable):
             ),
         )
 
-    async def cluster_config(self) -> ClusterConfig | None:
-        async def fetch(_key):
-            return parse_config(
-                await self._run_for_facts(config_argv(self.slurm_client().path("scontrol")))
-            )
+    async def read(self, fact: str) -> CacheEntry:
+        """The hub's shared answer about ``fact``: ``"config"`` (``scontrol show
+        config``), ``"partitions"`` (``scontrol show partition``), ``"reservations"``
+        or ``"qos"`` (``sacctmgr show qos``). Its ``error`` says why it could not be
+        read (its ``value`` is then the last good one, or None)."""
+        scontrol, sacctmgr = self.client.path("scontrol"), self.client.path("sacctmgr")
+        argv, parse, ttl, error_ttl = {
+            "config": (config_argv(scontrol), parse_config, 600.0, 60.0),
+            "partitions": (partitions_argv(scontrol), parse_partitions, 60.0, 10.0),
+            "reservations": (reservations_argv(scontrol), parse_reservations, 60.0, 10.0),
+            "qos": (qos_argv(sacctmgr), parse_qos, self.accounts_ttl, min(30.0, self.accounts_ttl)),
+        }[fact]
 
-        entry = await self._facts_cache("config", fetch, 600.0, 60.0).get()
-        return entry.value
+        async def fetch(_key):
+            return parse(await self._run(argv))
+
+        return await self._cache(fact, fetch, ttl, error_ttl).get()
+
+    async def cluster_config(self) -> ClusterConfig | None:
+        return (await self.read("config")).value
 
     async def slurm_partitions(self) -> dict[str, PartitionInfo] | None:
-        async def fetch(_key):
-            argv = partitions_argv(self.slurm_client().path("scontrol"))
-            return parse_partitions(await self._run_for_facts(argv))
-
-        entry = await self._facts_cache("partitions", fetch, 60.0, 10.0).get()
-        return entry.value
+        return (await self.read("partitions")).value
 
     async def slurm_reservations(self) -> tuple[Reservation, ...] | None:
-        async def fetch(_key):
-            argv = reservations_argv(self.slurm_client().path("scontrol"))
-            return parse_reservations(await self._run_for_facts(argv))
-
-        entry = await self._facts_cache("reservations", fetch, 60.0, 10.0).get()
-        return entry.value
+        return (await self.read("reservations")).value
 
     async def qos_table(self):
-        async def fetch(_key):
-            return parse_qos(
-                await self._run_for_facts(qos_argv(self.slurm_client().path("sacctmgr")))
-            )
-
-        ttl = self.accounts_cache_ttl
-        entry = await self._facts_cache("qos", fetch, ttl, min(30.0, ttl)).get()
-        return entry.value
+        return (await self.read("qos")).value
 
     async def user_accounts(self, user: str, cluster: str | None):
-        sacctmgr = self.slurm_client().path("sacctmgr")
+        sacctmgr = self.client.path("sacctmgr")
 
         async def fetch(key):
             name, cluster_name = key
             assoc, default = await asyncio.gather(
-                self._run_for_facts(assoc_argv(name, cluster_name or None, sacctmgr)),
-                self._run_for_facts(default_account_argv(name, sacctmgr)),
+                self._run(assoc_argv(name, cluster_name or None, sacctmgr)),
+                self._run(default_account_argv(name, sacctmgr)),
             )
             return parse_associations(assoc, parse_default_account(default))
 
-        ttl = self.accounts_cache_ttl
-        cache = self._facts_cache("associations", fetch, ttl, min(30.0, ttl))
-        entry = await cache.get((user, cluster or ""))
-        return entry.value
+        ttl = self.accounts_ttl
+        cache = self._cache("associations", fetch, ttl, min(30.0, ttl))
+        return (await cache.get((user, cluster or ""))).value
 
-    async def user_facts(self, configured=None) -> UserFacts:
-        """This user's facts, from the shared caches (a Slurm call only when one is stale)."""
-        user = self.slurm_username
+    # -- the user's view -------------------------------------------------------
+
+    async def user_facts(self, configured: Sequence[str]) -> UserFacts:
+        """The user's facts for the admin's partitions named ``configured``, from the
+        shared caches (a Slurm call only when one is stale)."""
+        user = self.username
         account = await self.load_account()
         groups = account.groups if account is not None else frozenset()
-        if configured is None:
-            configured = list(self.configured_partitions())
         config, partitions, reservations = await asyncio.gather(
             self.cluster_config(), self.slurm_partitions(), self.slurm_reservations()
         )
-        set_by_admin = self._admin_sets_account()
         accounting = (
-            self.slurm_accounting != "off"
-            and not set_by_admin
+            self.accounting != "off"
+            and not self.admin_sets_account
             and config is not None
             and config.accounting
         )
@@ -326,7 +296,7 @@ class SlurmFacts(LoggingConfigurable):
                     qos,
                     partitions,
                     groups,
-                    configured,
+                    list(configured),
                     enforce_limits="limits" in config.enforce or "qos" in config.enforce,
                 )
         return UserFacts(
@@ -336,21 +306,22 @@ class SlurmFacts(LoggingConfigurable):
             partitions=partitions,
             reservations=reservations,
             groups=groups,
-            set_by_admin=set_by_admin,
+            set_by_admin=self.admin_sets_account,
         )
 
-    def _admin_sets_account(self) -> bool:
-        """Whether the admin's ``#SBATCH`` options (``sbatch_directives``, batchspawner's
-        ``req_account``/``req_qos``) fix the account or the QOS: users then keep them."""
-        words = []
-        for directive in [*self.sbatch_directives, *self.peer_directives()]:
-            words += str(directive).split()
-        return any(
-            word.split("=", 1)[0] in ("--account", "--qos", "-A", "-q")
-            or word.startswith(("-A", "-q"))
-            and len(word) > 2
-            for word in words
-        )
+
+def sets_account(directives: Sequence[str]) -> bool:
+    """Whether the admin's ``#SBATCH`` options fix the account or the QOS: users then
+    keep them."""
+    words = []
+    for directive in directives:
+        words += str(directive).split()
+    return any(
+        word.split("=", 1)[0] in ("--account", "--qos", "-A", "-q")
+        or word.startswith(("-A", "-q"))
+        and len(word) > 2
+        for word in words
+    )
 
 
 def refuse_account(name: str, uid: int, minimum_uid: int, slurm_user: str) -> str | None:

@@ -11,22 +11,13 @@ that keeps the hub's environment. See :mod:`.hostchecks` for the last three.
 from __future__ import annotations
 
 import asyncio
-import os
 from dataclasses import dataclass
 
-from ..choices.facts import TIME_ENV
+from ..choices.facts import SlurmFacts
 from ..site.partitions import Partition
-from ..slurm.accounting import Qos, parse_qos, qos_argv
-from ..slurm.clusterinfo import (
-    ClusterConfig,
-    PartitionInfo,
-    config_argv,
-    parse_config,
-    parse_partitions,
-    partitions_argv,
-)
-from ..slurm.runner import SlurmCommandError
-from ..slurm.sinfo import PartitionResources, parse_sinfo, sinfo_argv
+from ..slurm.accounting import Qos
+from ..slurm.clusterinfo import ClusterConfig, PartitionInfo
+from ..slurm.sinfo import PartitionResources
 from ..slurm.timefmt import format_duration
 from .findings import ERROR, INFO, WARNING, Finding
 from .hostchecks import check_environments, check_exec_prefix, check_group_members, check_sudo
@@ -45,32 +36,31 @@ class Cluster:
     errors: tuple[Finding, ...] = ()
 
 
-async def _ask(client, argv, parse, errors: list[Finding]):
-    try:
-        result = await client.run(argv, env={**os.environ, **TIME_ENV})
-        return parse(result.stdout)
-    except (SlurmCommandError, ValueError) as e:
-        name = os.path.basename(argv[0])
-        errors.append(
-            Finding(ERROR, "slurm-unreachable", name, f"{' '.join(argv[:3])} failed: {e}")
-        )
+async def read_cluster(spawner) -> Cluster:
+    """What Slurm has, read as the hub reads it: through the spawner's shared
+    ``sinfo`` cache and the facts it builds (its client, ``slurm_bin_dir`` and
+    timeout)."""
+    # The facts of the cluster, not of a user.
+    facts = SlurmFacts(spawner.slurm_client(), "", accounts_ttl=spawner.accounts_cache_ttl)
+    errors: list[Finding] = []
+
+    def answer(value, error: str | None, said_by: str):
+        if error is None:
+            return value
+        name = said_by.split()[0]
+        errors.append(Finding(ERROR, "slurm-unreachable", name, f"{said_by} failed: {error}"))
         return None
 
-
-async def read_cluster(spawner) -> Cluster:
-    """Ask Slurm, through the spawner's client (its ``slurm_bin_dir`` and timeout),
-    what it has."""
-    client = spawner.slurm_client()
-    errors: list[Finding] = []
-    scontrol = client.path("scontrol")
-    resources, partitions, config = await asyncio.gather(
-        _ask(client, sinfo_argv(client.path("sinfo")), parse_sinfo, errors),
-        _ask(client, partitions_argv(scontrol), parse_partitions, errors),
-        _ask(client, config_argv(scontrol), parse_config, errors),
+    snapshot, partitions, config = await asyncio.gather(
+        spawner.sinfo_cache().get(), facts.read("partitions"), facts.read("config")
     )
+    resources = answer(snapshot.partitions, snapshot.error, "sinfo")
+    partitions = answer(partitions.value, partitions.error, "scontrol show partition")
+    config = answer(config.value, config.error, "scontrol show config")
     qos = None
     if config is not None and config.accounting and spawner.slurm_accounting != "off":
-        qos = await _ask(client, qos_argv(client.path("sacctmgr")), parse_qos, errors)
+        entry = await facts.read("qos")
+        qos = answer(entry.value, entry.error, "sacctmgr show qos")
     return Cluster(resources, partitions, config, qos, tuple(errors))
 
 

@@ -110,7 +110,7 @@ def _prepare(spawner, config, server_name: str) -> None:
 
 async def _render(spawner, raw: dict[str, str]) -> tuple[str, str]:
     try:
-        options, views = await spawner.validated_options_and_views(raw)
+        options, views = await spawner.choices().validated_options_and_views(raw)
         token = secrets.token_hex(8)
         script = spawner.batch_script_for(options, views[options.partition], token)
     except web.HTTPError as e:

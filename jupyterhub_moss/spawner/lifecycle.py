@@ -19,10 +19,11 @@ The contract with JupyterHub, as this spawner keeps it:
 - ``get_state()`` / ``load_state()`` / ``clear_state()`` keep the job's id, node,
   port and output paths, and the server's last launches (kept through a stop).
 
-The settings are declared in :mod:`.settings` and the parts it is made of: the
-user's choices (:mod:`jupyterhub_moss.choices`), Slurm's facts, one job's
-handling (:mod:`jupyterhub_moss.slurm.job`) and the spawn form
-(:mod:`jupyterhub_moss.web.form`).
+Every setting is declared in :mod:`.settings`. The spawner builds the objects that
+do the work from them: the Slurm client (:meth:`MOSlurmSpawner.slurm_client`), the
+user's facts (:meth:`~MOSlurmSpawner.facts`), the choice checker
+(:meth:`~MOSlurmSpawner.choices`) and one job's handling
+(:meth:`~MOSlurmSpawner.server_job`); the spawn form is :mod:`jupyterhub_moss.web.form`.
 """
 
 from __future__ import annotations
@@ -33,48 +34,126 @@ import time
 from contextlib import contextmanager
 
 from jupyterhub.spawner import Spawner
-from traitlets import (
-    Integer,
-    List,
-    Unicode,
-    default,
-)
+from traitlets import Integer, List, Unicode, default
 
 from ..choices.checker import UserChoices
 from ..choices.facts import SlurmFacts
-from ..choices.launches import LaunchHistory
 from ..choices.options import UserOptions
+from ..choices.presets import merge_histories, record_launch
 from ..errors import user_error
 from ..metrics import SPAWNS, counted_spawn
-from ..site.environments import job_environment_for
-from ..slurm.batch_script import (
-    UnsafeValue,
-    render_batch_script,
-)
+from ..slurm.client import SlurmClient
 from ..slurm.errors import JobError
 from ..slurm.job import ServerJob
-from ..slurm.squeue import SUBMIT_COMMENT
-from ..slurm.text import JOB_ID
-from ..slurm.watcher import GONE
+from ..slurm.sinfo import shared_sinfo_cache, sinfo_argv
+from ..slurm.text import JOB_ID, USER_NAME
+from ..slurm.watcher import GONE, shared_job_watcher
 from ..web.estimate import estimated_start
 from ..web.form import render_options_form
+from ..web.spawn_links import LinkNeedsConfirmation
 from . import state as jobstate
-from .peers import PeerSettings
 from .progress import SpawnProgress
-from .request import build_job_request, job_environment
-from .settings import JobSettings, SlurmSettings
+from .request import batch_script
+from .settings import MossSettings
 
 __all__ = ["MOSlurmSpawner"]
 
 
-class MOSlurmSpawner(
-    LaunchHistory, UserChoices, SlurmFacts, JobSettings, SlurmSettings, PeerSettings, Spawner
-):
+class MOSlurmSpawner(MossSettings, Spawner):
     """Start each user's Jupyter server as a Slurm batch job.
 
     Configure the partitions users may choose from with
     ``c.MOSlurmSpawner.partitions`` and call ``jupyterhub_moss.set_config(c)``.
     """
+
+    # ------------------------------------------------------------------
+    # The parts, built from the settings
+    # ------------------------------------------------------------------
+
+    def slurm_client(self) -> SlurmClient:
+        """The client every Slurm command of this spawner runs through."""
+        return SlurmClient(
+            bin_dir=self.slurm_bin_dir,
+            timeout=float(self.slurm_command_timeout),
+            exec_prefix=tuple(self.exec_prefix),
+        )
+
+    @property
+    def slurm_username(self) -> str:
+        """The user's name, as Slurm's commands are given it (checked for form)."""
+        name = self.user.name
+        if not USER_NAME.match(name):
+            raise user_error(
+                f"The user name {name!r} cannot be used to submit Slurm jobs.",
+                reason="invalid_username",
+            )
+        return name
+
+    def _watcher(self):
+        client = self.slurm_client().for_hub()
+        return shared_job_watcher(
+            client.path("squeue"),
+            client.path("scontrol"),
+            self.slurm_poll_interval,
+            self.slurm_fast_poll_interval,
+            self.slurm_command_timeout,
+            self.slurm_start_poll_interval,
+            self.slurm_pending_poll_interval,
+            client=client,
+        )
+
+    def sinfo_cache(self):
+        """The hub's shared ``sinfo`` cache (one per event loop)."""
+        client = self.slurm_client().for_hub()
+        argv = sinfo_argv(client.path("sinfo"))
+        return shared_sinfo_cache(argv, self.sinfo_cache_ttl, client.timeout, client=client)
+
+    def sinfo_snapshot(self):
+        """The shared cache's latest ``sinfo`` answer (no call to Slurm)."""
+        return self.sinfo_cache().current
+
+    def facts(self) -> SlurmFacts:
+        """What Slurm knows about this user, from the hub's shared caches."""
+        return SlurmFacts(
+            self.slurm_client(),
+            self.slurm_username,
+            accounting=self.slurm_accounting,
+            accounts_ttl=self.accounts_cache_ttl,
+            minimum_uid=self.minimum_uid,
+            admin_directives=self.admin_directives(),
+        )
+
+    def choices(self) -> UserChoices:
+        """The checker of this user's choices against the admin's partitions."""
+        return UserChoices(
+            self.configured_partitions(),
+            self.facts(),
+            self.sinfo_cache(),
+            self.allowed_partition_names,
+            sbatch_options=self.allowed_sbatch_options,
+            user_environments=self.allow_user_environments,
+        )
+
+    async def allowed_partition_names(self) -> set[str] | None:
+        """The names of the partitions ``user_partitions`` allows this user (None: all)."""
+        if self.user_partitions is None:
+            return None
+        names = self.user_partitions
+        if callable(names):
+            names = names(self)
+            if asyncio.iscoroutine(names):
+                names = await names
+        return {str(n) for n in names}
+
+    async def load_account(self):
+        """The user's system account, looked up off the event loop (see
+        :meth:`.facts.SlurmFacts.load_account`)."""
+        return await self.facts().load_account()
+
+    def home_folder(self, required: bool = True) -> str | None:
+        """The user's home folder on the hub's machine (see
+        :meth:`.facts.SlurmFacts.home_folder`)."""
+        return self.facts().home_folder(required)
 
     # ------------------------------------------------------------------
     # Configuration
@@ -109,6 +188,22 @@ class MOSlurmSpawner(
     def _default_options_from_form(self):
         return self._options_from_form
 
+    async def _options_from_form(self, formdata):
+        return await self.choices().options_from_form(formdata)
+
+    async def options_from_query(self, query_data):
+        """Options from a spawn link (see :meth:`.checker.UserChoices.options_from_query`)."""
+        try:
+            return await self.choices().options_from_query(
+                query_data, getattr(self, "handler", None)
+            )
+        except LinkNeedsConfirmation:
+            self.log.info(
+                "A spawn link for %s came from outside the hub's pages: showing the form",
+                self._log_name,
+            )
+            raise
+
     @default("apply_user_options")
     def _default_apply_user_options(self):
         # JupyterHub >= 5.3 runs this before start() on every path (form, query,
@@ -130,9 +225,19 @@ class MOSlurmSpawner(
     # Where the last job's output is: kept after it ended.
     job_output_of = Unicode(None, allow_none=True, help="The job job_output_paths belong to.")
     job_output_paths = List(Unicode(), help="Where its output may be, the likeliest first.")
+    # The last distinct launches, newest first, for "Start again": kept through a stop.
+    moss_launches = List(help="This server's last launches (state, not configuration).")
+
+    def record_launch(self, options: dict) -> None:
+        """Remember a launch with these normalised options."""
+        keep = max(0, int(self.start_again_presets))
+        self.moss_launches = record_launch(self.moss_launches, options, time.time(), keep=keep)
 
     def load_state(self, state):
         super().load_state(state)
+        launches = state.get("moss_launches")
+        # Read back from the database: malformed entries are dropped.
+        self.moss_launches = merge_histories([launches], keep=10) if launches else []
         self.job_output_of, self.job_output_paths = jobstate.output_from_state(state)
         job_id = state.get("job_id")
         if job_id and JOB_ID.match(str(job_id)):
@@ -157,6 +262,8 @@ class MOSlurmSpawner(
         if self.job_output_of:
             state["job_output_of"] = self.job_output_of
             state["job_output"] = list(self.job_output_paths)
+        if self.moss_launches:
+            state["moss_launches"] = list(self.moss_launches)
         return state
 
     def job_status(self):
@@ -180,7 +287,9 @@ class MOSlurmSpawner(
             self.job_output_of = self.job_id
 
     def clear_state(self):
+        launches = list(self.moss_launches)
         super().clear_state()
+        self.moss_launches = launches  # about past launches: kept
         if self.job_id:
             self._watcher().forget(self.job_id, self.slurm_username)
         self.job_id = None
@@ -232,49 +341,9 @@ class MOSlurmSpawner(
     def batch_script_for(
         self, options: UserOptions, partition, token: str = "", *, estimate: bool = False
     ) -> str:
-        """The batch script that ``start()`` would submit for ``options``.
-
-        ``token`` marks the job (in its comment) until its server reports its port.
-        With ``estimate``, the script for ``sbatch --test-only``: no comment and an
-        empty environment (no API token, nothing of ``get_env()``).
-        """
-        if estimate:
-            token = ""
-        request = build_job_request(
-            options,
-            partition.gpu,
-            username=self.slurm_username,
-            servername=self.name,
-            home=self.home_folder(),
-            job_name=self.job_name,
-            job_output=self.job_output,
-            job_output_keep=self.job_output_keep,
-            job_workdir=self.job_workdir,
-            comment=f"{SUBMIT_COMMENT}{token}" if token else None,
-        )
-        environment = job_environment_for(
-            options.environment(partition), singularity_cmd=self.singularity_cmd, gpus=options.ngpus
-        )
-        try:
-            return render_batch_script(
-                request,
-                env={} if estimate else job_environment(self.get_env(), options),
-                venv=environment.path,
-                environment=environment,
-                cmd=environment.command(self.cmd, self.get_args()),
-                service_path=self.server.base_url if self.server else "/",
-                ip=self.ip,
-                port=self.port or 0,
-                port_range=self.server_port_range,
-                prologue=self.prologue,
-                epilogue=self.epilogue,
-                extra_directives=[*self.sbatch_directives, *self.peer_directives()],
-                template=self.batch_script,
-            )
-        except UnsafeValue as e:
-            raise user_error(
-                f"A value cannot be used in the batch script: {e}", reason="invalid_options"
-            ) from None
+        """The batch script that ``start()`` would submit for ``options`` (see
+        :func:`.request.batch_script`)."""
+        return batch_script(self, options, partition, token, estimate=estimate)
 
     def server_job(self) -> ServerJob:
         """The Slurm side of this server: submitting, following and cancelling its job."""
@@ -313,8 +382,8 @@ class MOSlurmSpawner(
         self._starting = True
         self.job_id = None
         try:
-            options, views = await self.validated_options_and_views(options_raw)
-            refusal = await self.account_refusal()
+            options, views = await self.choices().validated_options_and_views(options_raw)
+            refusal = await self.facts().account_refusal()
             if refusal is not None:
                 raise user_error(refusal, reason="account_refused", status_code=403)
             partition = views[options.partition]
@@ -488,7 +557,7 @@ async def _apply_user_options(spawner, user_options):
     if not isinstance(spawner, MOSlurmSpawner):  # pragma: no cover - misconfiguration
         return
     try:
-        await spawner.validated_options(user_options or {})
+        await spawner.choices().validated_options(user_options or {})
     except Exception:
         SPAWNS.labels("", "refused").inc()
         raise

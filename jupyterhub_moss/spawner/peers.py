@@ -4,18 +4,15 @@ Each one is either used (with its meaning here), or ignored with a log line
 saying why, or refused when the hub starts with a message that names what
 replaces it. None is ignored silently.
 
-A mixin of :class:`~jupyterhub_moss.spawner.lifecycle.MOSlurmSpawner`: its traits are set
-as ``c.MOSlurmSpawner.NAME``, as they were with the spawner a site comes from.
+The settings themselves are declared with the others in :mod:`.settings`, under
+the names they had with the spawner a site comes from.
 """
 
 from __future__ import annotations
 
 import shlex
 
-from traitlets import Any, List, TraitError, Unicode, observe, validate
-from traitlets.config import LoggingConfigurable
-
-__all__ = ["REFUSED", "PeerSettings", "check_peer_config"]
+__all__ = ["REFUSED", "check_peer_config", "not_ours", "peer_directives"]
 
 #: Settings that have no meaning here, with what replaces them.
 REFUSED = {
@@ -55,11 +52,20 @@ _OTHER_SECTIONS = ("SlurmSpawner", "BatchSpawnerBase", "BatchSpawner")
 _IGNORED = ("slurm_info_cmd", "slurm_info_resources")
 
 
-def _not_ours(name: str, section: str = "MOSlurmSpawner") -> str:
+def not_ours(name: str, section: str = "MOSlurmSpawner") -> str:
+    """Why batchspawner's setting ``name`` is refused, and what replaces it."""
     return (
         f"c.{section}.{name} is batchspawner's and has no meaning in jupyterhub_moss; "
         f"use {REFUSED[name]}"
     )
+
+
+def peer_directives(req_account: str, req_qos: str, req_options: str) -> list[str]:
+    """The ``#SBATCH`` options batchspawner's ``req_account``, ``req_qos`` and
+    ``req_options`` stand for."""
+    values = {"req_account": req_account, "req_qos": req_qos}
+    directives = [f"{flag}={values[name]}" for name, flag in _DIRECTIVES.items() if values[name]]
+    return directives + shlex.split(req_options)
 
 
 def check_peer_config(config, log) -> None:
@@ -71,13 +77,13 @@ def check_peer_config(config, log) -> None:
     section = config.get("MOSlurmSpawner", {}) if hasattr(config, "get") else {}
     for name in REFUSED:
         if name in section:
-            problems.append(_not_ours(name))
+            problems.append(not_ours(name))
     for other in _OTHER_SECTIONS:
         names = sorted(config.get(other, {})) if hasattr(config, "get") else []
         for name in names:
             where = f"c.{other}.{name}"
             if name in REFUSED:
-                problems.append(_not_ours(name, other))
+                problems.append(not_ours(name, other))
             else:
                 problems.append(
                     f"{where} is not read by MOSlurmSpawner: set c.MOSlurmSpawner.{name} "
@@ -100,67 +106,3 @@ def check_peer_config(config, log) -> None:
             )
     if problems:
         raise ValueError("\n".join(problems))
-
-
-class PeerSettings(LoggingConfigurable):
-    """Settings under the names of jupyterhub-moss 10.x and batchspawner."""
-
-    singularity_cmd = List(
-        Unicode(),
-        default_value=["singularity", "exec"],
-        help="""
-        The command that runs an environment whose ``path`` ends in ``.sif``
-        (jupyterhub-moss 10.x's convention): the image and the server's command
-        line follow it. An environment may name its own with ``image`` and
-        ``runner``. Example::
-
-            c.MOSlurmSpawner.singularity_cmd = ["apptainer", "exec", "--nv"]
-        """,
-    ).tag(config=True)
-
-    slurm_info_cmd = Unicode(
-        help="jupyterhub-moss 10.x's command for the resource table: ignored (one shared sinfo)."
-    ).tag(config=True)
-
-    slurm_info_resources = Any(
-        help="jupyterhub-moss 10.x's parser of ``slurm_info_cmd``: ignored (one shared sinfo)."
-    ).tag(config=True)
-
-    req_prologue = Unicode(help="batchspawner's name for ``prologue``.").tag(config=True)
-    req_epilogue = Unicode(help="batchspawner's name for ``epilogue``.").tag(config=True)
-
-    @observe("req_prologue", "req_epilogue")
-    def _batchspawner_names(self, change):
-        setattr(self, change.name.removeprefix("req_"), change.new)
-
-    req_account = Unicode(
-        help="batchspawner's account for every job: becomes ``#SBATCH --account=...``."
-    ).tag(config=True)
-    req_qos = Unicode(help="batchspawner's QOS for every job: becomes ``#SBATCH --qos=...``.").tag(
-        config=True
-    )
-    req_options = Unicode(
-        help="""
-        batchspawner's extra options for every job, such as ``"--constraint=ib
-        --exclusive"``: each word becomes an ``#SBATCH`` line, as with
-        ``sbatch_directives``.
-        """
-    ).tag(config=True)
-
-    def peer_directives(self) -> list[str]:
-        """The ``#SBATCH`` options batchspawner's settings stand for."""
-        directives = [
-            f"{option}={getattr(self, name)}"
-            for name, option in _DIRECTIVES.items()
-            if getattr(self, name)
-        ]
-        return directives + shlex.split(self.req_options)
-
-    # batchspawner's settings with no meaning here: refused, naming the replacement.
-    for _name in REFUSED:
-        locals()[_name] = Any(help=f"Refused: use {REFUSED[_name]}.").tag(config=True)
-    del _name
-
-    @validate(*REFUSED)
-    def _refused(self, proposal):
-        raise TraitError(_not_ours(proposal.trait.name))

@@ -1,16 +1,20 @@
 """What a start asks Slurm for: the job request and the server's environment, built
-from the user's validated options. Pure functions."""
+from the user's validated options (pure functions), and the batch script built from
+them and the spawner's settings."""
 
 from __future__ import annotations
 
 import re
 
+from ..errors import user_error
+from ..site.environments import job_environment_for
 from ..site.gpus import gres_for
-from ..slurm.batch_script import JobRequest
+from ..slurm.batch_script import JobRequest, UnsafeValue, render_batch_script
 from ..slurm.output import plan_output
+from ..slurm.squeue import SUBMIT_COMMENT
 from ..slurm.text import ENV_NAME
 
-__all__ = ["build_job_request", "job_environment"]
+__all__ = ["batch_script", "build_job_request", "job_environment"]
 
 _JOB_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_.@-]")
 
@@ -75,3 +79,51 @@ def job_environment(spawner_env: dict[str, str], options) -> dict[str, str]:
     if options.root_dir:
         env["JUPYTERHUB_ROOT_DIR"] = options.root_dir
     return env
+
+
+def batch_script(spawner, options, partition, token: str = "", *, estimate: bool = False) -> str:
+    """The batch script that ``spawner``'s ``start()`` would submit for ``options``
+    on ``partition`` (a partition view), from the spawner's settings and
+    JupyterHub's environment for the server.
+
+    ``token`` marks the job (in its comment) until its server reports its port.
+    With ``estimate``, the script for ``sbatch --test-only``: no comment and an
+    empty environment (no API token, nothing of ``get_env()``).
+    """
+    if estimate:
+        token = ""
+    request = build_job_request(
+        options,
+        partition.gpu,
+        username=spawner.slurm_username,
+        servername=spawner.name,
+        home=spawner.home_folder(),
+        job_name=spawner.job_name,
+        job_output=spawner.job_output,
+        job_output_keep=spawner.job_output_keep,
+        job_workdir=spawner.job_workdir,
+        comment=f"{SUBMIT_COMMENT}{token}" if token else None,
+    )
+    environment = job_environment_for(
+        options.environment(partition), singularity_cmd=spawner.singularity_cmd, gpus=options.ngpus
+    )
+    try:
+        return render_batch_script(
+            request,
+            env={} if estimate else job_environment(spawner.get_env(), options),
+            venv=environment.path,
+            environment=environment,
+            cmd=environment.command(spawner.cmd, spawner.get_args()),
+            service_path=spawner.server.base_url if spawner.server else "/",
+            ip=spawner.ip,
+            port=spawner.port or 0,
+            port_range=spawner.server_port_range,
+            prologue=spawner.prologue,
+            epilogue=spawner.epilogue,
+            extra_directives=spawner.admin_directives(),
+            template=spawner.batch_script,
+        )
+    except UnsafeValue as e:
+        raise user_error(
+            f"A value cannot be used in the batch script: {e}", reason="invalid_options"
+        ) from None

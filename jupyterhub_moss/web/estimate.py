@@ -230,7 +230,7 @@ class EstimateHandler(MossAPIHandler):
             # Not a token without the right to start the user's servers (a server's own).
             scope="servers!user={user}",
             scope_refusal="This token may not start servers",
-            uses=("batch_script_for", "validated_options_and_views"),
+            uses=("batch_script_for", "choices"),
         )
         body = self.get_json_body()
         if body is None:
@@ -238,7 +238,7 @@ class EstimateHandler(MossAPIHandler):
         if not isinstance(body, dict):
             raise refused("user_options", "user_options: must be an object")
         try:
-            options, views = await spawner.validated_options_and_views(body)
+            options, views = await spawner.choices().validated_options_and_views(body)
             script = spawner.batch_script_for(options, views[options.partition], estimate=True)
         except web.HTTPError as e:
             if e.status_code != 400:

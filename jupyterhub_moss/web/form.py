@@ -202,7 +202,7 @@ async def render_options_form(spawner) -> str:
     JupyterHub's own page. The key holds the server's spawn URL, which the page's
     links point to, so that no page is ever served for another user or server.
     """
-    views, user_facts = await spawner.views_and_facts()
+    views, user_facts = await spawner.choices().views_and_facts()
     hub_base = spawner.hub.base_url if getattr(spawner, "hub", None) else "/hub/"
     facts = user_facts.page_data(views)
     presets = _presets(spawner, views, user_facts)

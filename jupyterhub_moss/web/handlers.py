@@ -39,9 +39,9 @@ class ResourcesHandler(MossAPIHandler):
             # start one (a server's own, or one limited to reading the user's name).
             scope="servers!user={user}",
             scope_refusal="This token may not start servers",
-            uses=("views_and_facts",),
+            uses=("choices",),
         )
-        views, user_facts = await spawner.views_and_facts()
+        views, user_facts = await spawner.choices().views_and_facts()
         facts = user_facts.page_data(views)
         partitions = []
         for view in views.values():

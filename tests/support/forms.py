@@ -34,6 +34,9 @@ class FormSpawner:
     def sinfo_snapshot(self):
         return self.snapshot
 
+    def choices(self):
+        return self  # the checker's one method the form calls
+
     async def views_and_facts(self):
         snap = self.snapshot
         resources = snap.partitions if (snap.ok or snap.partitions) else None

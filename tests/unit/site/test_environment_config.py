@@ -202,10 +202,13 @@ def test_batchspawner_settings_without_meaning_are_refused_naming_the_replacemen
 
 def test_batchspawner_account_qos_and_options_become_directives():
     spawner = MOSlurmSpawner(
-        req_account="proj1", req_qos="short", req_options="--constraint=ib --exclusive"
+        sbatch_directives=["--mem=4G"],
+        req_account="proj1",
+        req_qos="short",
+        req_options="--constraint=ib --exclusive",
     )
-    assert spawner.peer_directives() == [
-        "--account=proj1", "--qos=short", "--constraint=ib", "--exclusive",
+    assert spawner.admin_directives() == [
+        "--mem=4G", "--account=proj1", "--qos=short", "--constraint=ib", "--exclusive",
     ]  # fmt: skip
 
 

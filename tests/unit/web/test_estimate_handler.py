@@ -281,6 +281,9 @@ class EstimateSpawner:
         self.scripts = []
         self.raw = []
 
+    def choices(self):
+        return self  # the checker's one method the handler calls
+
     async def validated_options_and_views(self, raw):
         self.raw.append(raw)
         if unwrap_user_options(raw).get("nprocs") == "999":

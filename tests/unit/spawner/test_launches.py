@@ -1,26 +1,7 @@
-"""choices/launches.py: each server's last launches, newest first and distinct,
-kept in its state and through a stop."""
+"""spawner/lifecycle.py: each server's last launches, newest first and distinct,
+kept in its state and through a stop (the spawn page's "Start again")."""
 
-from traitlets.config import LoggingConfigurable
-
-from jupyterhub_moss.choices.launches import LaunchHistory
-
-
-class StoredState(LoggingConfigurable):
-    """What JupyterHub's Spawner does with the state, reduced to what the mixin calls."""
-
-    def load_state(self, state):
-        pass
-
-    def get_state(self):
-        return {}
-
-    def clear_state(self):
-        pass
-
-
-class Server(LaunchHistory, StoredState):
-    pass
+from jupyterhub_moss.spawner.lifecycle import MOSlurmSpawner as Server
 
 
 def options(partition="cpu", nprocs=1):

@@ -143,12 +143,16 @@ def render_batch_script(
     extra_directives: list[str] | tuple[str, ...] = (),
     template: str | None = None,
     environment: JobEnvironment | None = None,
+    tls: dict[str, str] | None = None,
 ) -> str:
     """The batch script for one Jupyter server.
 
     ``environment`` is the Jupyter environment to start the server from (modules,
     its prologue, a container); without it, the server comes from the folder
-    ``venv``. ``template`` is Jinja2 source (default: :func:`default_template`). Raises
+    ``venv``. ``template`` is Jinja2 source (default: :func:`default_template`). ``tls``
+    holds the text of the server's ``keyfile``, ``certfile`` and ``cafile``
+    (JupyterHub's ``internal_ssl``): the job writes them where only the user can
+    read them, and its server and its checks speak TLS. Raises
     :class:`UnsafeValue` when a value cannot be rendered safely.
     """
     compiled = _compile(template if template is not None else default_template())
@@ -167,6 +171,7 @@ def render_batch_script(
         prologue=prologue,
         epilogue=epilogue,
         extra_directives=list(extra_directives),
+        tls=dict(tls) if tls else None,
     )
     try:
         # sbatch reads the script as bytes: refuse it before any process is started.

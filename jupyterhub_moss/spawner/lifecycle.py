@@ -18,6 +18,8 @@ The contract with JupyterHub, as this spawner keeps it:
   background.
 - ``get_state()`` / ``load_state()`` / ``clear_state()`` keep the job's id, node,
   port and output paths, and the server's last launches (kept through a stop).
+- With ``internal_ssl``, ``create_certs()`` names the chosen partition's nodes and
+  ``move_certs()`` hands the files to the job through its batch script (:mod:`.tls`).
 
 Every setting is declared in :mod:`.settings`. The spawner builds the objects that
 do the work from them: the Slurm client (:meth:`MOSlurmSpawner.slurm_client`), the
@@ -55,6 +57,7 @@ from . import state as jobstate
 from .progress import SpawnProgress
 from .request import batch_script
 from .settings import MossSettings
+from .tls import TLS_FILES, node_alt_names, read_server_certs
 
 __all__ = ["MOSlurmSpawner"]
 
@@ -327,6 +330,7 @@ class MOSlurmSpawner(MossSettings, Spawner):
     _starting = False
     _awaiting_server = False  # get_url() follows a job that started before a hub restart
     _progress: SpawnProgress | None = None
+    server_certs: dict[str, str] | None = None  # internal_ssl: the files' text, for the job
 
     @property
     def spawn_progress(self) -> SpawnProgress:
@@ -415,6 +419,33 @@ class MOSlurmSpawner(MossSettings, Spawner):
         self.job_port = port
         self._report(f"Server running on {node}, port {port}", 100)
         return (self.node_address.format(node=node), port)
+
+    async def create_certs(self):
+        """internal_ssl: a certificate that names every node of the chosen partition
+        as the hub reaches it (``node_address``), unless ``ssl_alt_names`` is set."""
+        configured = self.ssl_alt_names
+        if configured:
+            return await super().create_certs()
+        options = await self.choices().validated_options(self.user_options or {})
+        info = (await self.facts().slurm_partitions() or {}).get(options.partition)
+        if info is None or not info.nodes:
+            self.log.warning(
+                "internal_ssl: the nodes of partition %s are unknown, so the certificate of"
+                " %s names none: set c.Spawner.ssl_alt_names",
+                options.partition,
+                self._log_name,
+            )
+        self.ssl_alt_names = node_alt_names(info.nodes if info else (), self.node_address)
+        try:
+            return await super().create_certs()
+        finally:
+            self.ssl_alt_names = configured
+
+    async def move_certs(self, paths):
+        """internal_ssl: the files travel in the batch script; the job writes them
+        into a folder only the user can read, and sets the server's variables."""
+        self.server_certs = read_server_certs(paths)
+        return dict(TLS_FILES)
 
     async def server_reported(self, port: int) -> str | None:
         """The job's call (``{hub}/api/moss/ready``, see :mod:`.ready`): its server
@@ -513,7 +544,8 @@ class MOSlurmSpawner(MossSettings, Spawner):
                 if self.job_id == job_id:
                     self._watcher().set_fast(job_id, False, self.slurm_username)
         if self.job_node and self.job_port:
-            return f"http://{self.node_address.format(node=self.job_node)}:{self.job_port}"
+            scheme = "https" if self.internal_ssl else "http"
+            return f"{scheme}://{self.node_address.format(node=self.job_node)}:{self.job_port}"
         return await super().get_url()
 
     async def stop(self, now=False):

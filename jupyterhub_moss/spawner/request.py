@@ -122,6 +122,7 @@ def batch_script(spawner, options, partition, token: str = "", *, estimate: bool
             epilogue=spawner.epilogue,
             extra_directives=spawner.admin_directives(),
             template=spawner.batch_script,
+            tls=None if estimate or not spawner.internal_ssl else spawner.server_certs,
         )
     except UnsafeValue as e:
         raise user_error(

@@ -63,8 +63,9 @@ def shared_folder():
     shutil.rmtree(folder, ignore_errors=True)
 
 
+@pytest.mark.parametrize("internal_ssl", [False, True], ids=["http", "internal_ssl"])
 def test_another_users_listener_on_the_servers_port_never_gets_the_route(
-    hub_factory, shared_folder
+    hub_factory, shared_folder, internal_ssl
 ):
     victim, attacker = "moss12", "moss15"
     port = free_port()
@@ -78,7 +79,8 @@ def test_another_users_listener_on_the_servers_port_never_gets_the_route(
         f"""
         c.Spawner.port = {port}
         c.Spawner.cmd = [{str(wrapper)!r}]
-        """
+        """,
+        internal_ssl=internal_ssl,
     )
     listener = subprocess.Popen(
         ["sudo", "-u", attacker, sys.executable, str(script), str(port), victim],

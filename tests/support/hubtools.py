@@ -10,6 +10,7 @@ import secrets
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import textwrap
@@ -254,8 +255,10 @@ class Hub:
         venv: Path = HUB_VENV,
         spawner_config: str | None = None,
         env: dict[str, str] | None = None,
+        internal_ssl: bool = False,
     ):
         self.workdir = Path(workdir)
+        self.internal_ssl = internal_ssl
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.hub_port = free_port()
@@ -298,7 +301,8 @@ class Hub:
         c.JupyterHub.base_url = {self.base_url!r}
         c.JupyterHub.hub_ip = "127.0.0.1"
         c.JupyterHub.hub_port = {self.hub_port}
-        c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{self.api_port}"
+        c.JupyterHub.internal_ssl = {self.internal_ssl!r}
+        c.ConfigurableHTTPProxy.api_url = "{self.proxy_api_url}"
         c.ConfigurableHTTPProxy.auth_token = {self.proxy_auth_token!r}
         c.JupyterHub.db_url = "sqlite:///{self.workdir}/jupyterhub.sqlite"
         c.JupyterHub.cookie_secret_file = "{self.workdir}/cookie_secret"
@@ -419,15 +423,36 @@ class Hub:
         kwargs.setdefault("timeout", 60)
         return httpx.request(method, f"{self.url}{path}", headers=headers, **kwargs)
 
+    @property
+    def proxy_api_url(self) -> str:
+        return f"{'https' if self.internal_ssl else 'http'}://127.0.0.1:{self.api_port}"
+
+    def internal_ssl_file(self, record: str, suffix: str) -> str:
+        """A file of the hub's internal_ssl store: ``record`` (``hub-internal``,
+        ``proxy-api-ca``...) and ``suffix`` (``crt``, ``key``)."""
+        return str(self.workdir / "internal-ssl" / record / f"{record}.{suffix}")
+
     def proxy_routes(self) -> dict:
         """The proxy's routing table: path prefix -> route (with its ``target``)."""
         r = httpx.get(
-            f"http://127.0.0.1:{self.api_port}/api/routes",
+            f"{self.proxy_api_url}/api/routes",
             headers={"Authorization": f"token {self.proxy_auth_token}"},
             timeout=30,
+            **self._proxy_api_tls(),
         )
         r.raise_for_status()
         return r.json()
+
+    def _proxy_api_tls(self) -> dict:
+        """With internal_ssl, the proxy's API asks for the hub's certificate."""
+        if not self.internal_ssl:
+            return {}
+        context = ssl.create_default_context(cafile=self.internal_ssl_file("proxy-api-ca", "crt"))
+        context.load_cert_chain(
+            self.internal_ssl_file("hub-internal", "crt"),
+            self.internal_ssl_file("hub-internal", "key"),
+        )
+        return {"verify": context}
 
     def login(self, user: str, password: str = PASSWORD) -> httpx.Client:
         client = httpx.Client(base_url=self.url, follow_redirects=True, timeout=60)

@@ -1,6 +1,8 @@
 """Rendering the batch script."""
 
+import stat
 import subprocess
+from pathlib import Path
 
 import pytest
 from support.hostile import source_exports
@@ -138,3 +140,43 @@ def test_admin_template_gets_the_same_filters():
     template = "#SBATCH --partition={{ job.partition | sbatch_safe }}\necho {{ venv | shquote }}\n"
     out = render(template=template, venv="/opt/my env/bin")
     assert out == "#SBATCH --partition=gpu\necho '/opt/my env/bin'\n"
+
+
+TLS = {"keyfile": "KEY'S TEXT\n", "certfile": "CERT\n", "cafile": "CA\n"}
+
+
+def tls_block(script: str) -> str:
+    return script[script.index("# internal_ssl:") : script.index("moss_scheme=https")]
+
+
+def test_with_internal_ssl_the_job_writes_its_files_where_only_its_user_reads(tmp_path):
+    script = render(tls=TLS)
+    subprocess.run(["bash", "-n"], input=script, text=True, check=True)
+    code = 'moss_fail() { echo "$*" >&2; }\n' + tls_block(script) + "\ntrap - EXIT\nenv\n"
+    result = subprocess.run(
+        ["bash", "-c", code],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "TMPDIR": str(tmp_path)},
+        check=True,
+    )
+    env = dict(line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
+    folder = Path(env["JUPYTERHUB_SSL_KEYFILE"]).parent
+    assert folder.parent == tmp_path
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    for variable, key in [
+        ("JUPYTERHUB_SSL_KEYFILE", "keyfile"),
+        ("JUPYTERHUB_SSL_CERTFILE", "certfile"),
+        ("JUPYTERHUB_SSL_CLIENT_CA", "cafile"),
+    ]:
+        path = Path(env[variable])
+        assert path.parent == folder
+        assert path.read_text() == TLS[key]
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_without_internal_ssl_the_script_holds_no_key_and_speaks_http():
+    script = render()
+    assert "# internal_ssl:" not in script and "export JUPYTERHUB_SSL_KEYFILE" not in script
+    assert "\nmoss_tls_dir=\nmoss_scheme=http\n" in script
+    assert "moss_scheme=https" in render(tls=TLS)

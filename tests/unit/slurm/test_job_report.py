@@ -254,3 +254,75 @@ def test_an_https_hub_is_verified_with_the_ca_jupyterhub_gives_the_server(tls_hu
     )
     assert trusted.returncode == 0, trusted.stderr
     assert [call["body"] for call in FakeHub.calls] == [{"port": server.server_port}]
+
+
+def tls_report(server, folder: Path, certificate: Path, tmp_path: Path):
+    """The report with internal_ssl: the job's folder holds ``certificate`` as its own."""
+    tls_dir = tmp_path / "tls"
+    tls_dir.mkdir(exist_ok=True)
+    (tls_dir / "server.crt").write_text(certificate.read_text())
+    code = f"moss_probe_ip=127.0.0.1\nmoss_tls_dir={shlex.quote(str(tls_dir))}\n"
+    url = f"https://127.0.0.1:{server.server_port}/hub/api"
+    env = {"JUPYTERHUB_SSL_CLIENT_CA": str(certificate)}
+    code += f"moss_python={shlex.quote(sys.executable)}\nmoss_submit_comment=\n"
+    code += function(SCRIPT, "moss_report") + f"moss_report {server.server_port} {os.getpid()}\n"
+    return bash(
+        code,
+        {
+            "PATH": f"{folder}:{os.environ['PATH']}",
+            "SLURM_JOB_ID": "42",
+            "JUPYTERHUB_API_URL": url,
+            "JUPYTERHUB_USER": "alice",
+            "JUPYTERHUB_API_TOKEN": "the-servers-token",
+            **env,
+        },
+    )
+
+
+def test_with_tls_the_report_accepts_only_a_listener_presenting_the_jobs_own_certificate(
+    tls_hub, fake_scontrol, tmp_path
+):
+    server, cert = tls_hub
+    # The listener (the fake hub's socket, held by this process) presents cert.
+    ours = tls_report(server, fake_scontrol, cert, tmp_path)
+    assert ours.returncode == 0, ours.stderr
+    other = tmp_path / "other.crt"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
+        + ["-subj", "/CN=127.0.0.1", "-keyout", str(tmp_path / "other.key"), "-out", str(other)],
+        check=True,
+        capture_output=True,
+    )
+    FakeHub.calls = []
+    theirs = tls_report(server, fake_scontrol, other, tmp_path)
+    assert theirs.returncode == 10, theirs.stderr
+    assert FakeHub.calls == []
+
+
+def test_with_tls_a_listener_that_speaks_no_tls_is_not_ready_yet(fake_scontrol, tmp_path):
+    plain = socket.socket()
+    plain.bind(("127.0.0.1", 0))
+    plain.listen()
+    port = plain.getsockname()[1]
+    closer = threading.Thread(target=lambda: plain.accept()[0].close(), daemon=True)
+    closer.start()
+    tls_dir = tmp_path / "tls"
+    tls_dir.mkdir()
+    cert = tmp_path / "c.crt"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
+        + ["-subj", "/CN=x", "-keyout", str(tmp_path / "c.key"), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )
+    (tls_dir / "server.crt").write_text(cert.read_text())
+    code = f"moss_probe_ip=127.0.0.1\nmoss_tls_dir={shlex.quote(str(tls_dir))}\n"
+    code += f"moss_python={shlex.quote(sys.executable)}\nmoss_submit_comment=\n"
+    code += function(SCRIPT, "moss_report") + f"moss_report {port} {os.getpid()}\n"
+    try:
+        result = bash(code, {"PATH": f"{fake_scontrol}:{os.environ['PATH']}", "SLURM_JOB_ID": "42"})
+    finally:
+        plain.close()
+    assert result.returncode == 14, result.stderr
+    assert f"TLS on port {port}" in result.stderr
+    assert not (fake_scontrol / "args").exists()  # nothing recorded

@@ -42,8 +42,9 @@ def config_argv(scontrol: str = "scontrol") -> list[str]:
 
 
 def partitions_argv(scontrol: str = "scontrol") -> list[str]:
-    """Every partition, one line each, as ``Name=value`` fields."""
-    return [scontrol, "--oneliner", "show", "partition"]
+    """Every partition, one line each, as ``Name=value`` fields; hidden ones too
+    (``--all``: see :func:`~jupyterhub_moss.slurm.sinfo.sinfo_argv`)."""
+    return [scontrol, "--all", "--oneliner", "show", "partition"]
 
 
 @dataclass(frozen=True)

@@ -58,7 +58,7 @@ def new_marker() -> str:
 
 def show_jobs_argv(scontrol: str = "scontrol") -> list[str]:
     """The command line; the jobs go on its standard input (:func:`show_jobs_input`)."""
-    return [scontrol, "--local", "--oneliner"]
+    return [scontrol, "--local", "--all", "--oneliner"]
 
 
 def show_jobs_input(job_ids, marker: str) -> str:

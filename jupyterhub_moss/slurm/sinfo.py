@@ -39,9 +39,11 @@ _FIELDS = [
 
 
 def sinfo_argv(sinfo: str = "sinfo") -> list[str]:
-    """One line per partition and group of identical nodes, fields split by ``|``."""
+    """One line per partition and group of identical nodes, fields split by ``|``.
+    ``--all``: also the partitions Slurm hides from the account that asks (``Hidden``,
+    or ``AllowGroups`` it is not in), as it does from an unprivileged hub."""
     fmt = ",".join(f"{name}:|" for name in _FIELDS)
-    return [sinfo, "--noheader", "--exact", "--Format", fmt]
+    return [sinfo, "--all", "--noheader", "--exact", "--Format", fmt]
 
 
 @dataclass

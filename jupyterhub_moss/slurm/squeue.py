@@ -162,10 +162,12 @@ def parse_slurm_version(text: str) -> tuple[int, int] | None:
 
 
 def squeue_user_argv(user: str, marker: str, squeue: str = "squeue") -> list[str]:
-    """The command line asking for a user's jobs that have not ended."""
+    """The command line asking for a user's jobs that have not ended, in hidden
+    partitions too (without ``--all``, squeue leaves out even the user's own jobs
+    there)."""
     return [
-        squeue, "--noheader", "--user", user, "--states=PENDING,CONFIGURING,RUNNING,SUSPENDED",
-        "--format", marker + _FIELDS,
+        squeue, "--noheader", "--all", "--user", user,
+        "--states=PENDING,CONFIGURING,RUNNING,SUSPENDED", "--format", marker + _FIELDS,
     ]  # fmt: skip
 
 

@@ -40,7 +40,7 @@ def read(name: str) -> str:
 
 def test_scontrol_argv_are_the_documented_commands():
     assert config_argv() == ["scontrol", "show", "config"]
-    assert partitions_argv() == ["scontrol", "--oneliner", "show", "partition"]
+    assert partitions_argv() == ["scontrol", "--all", "--oneliner", "show", "partition"]
     assert config_argv("/opt/slurm/bin/scontrol")[0] == "/opt/slurm/bin/scontrol"
 
 

@@ -19,8 +19,15 @@ from ..slurm.accounting import Qos
 from ..slurm.clusterinfo import ClusterConfig, PartitionInfo
 from ..slurm.sinfo import PartitionResources
 from ..slurm.timefmt import format_duration
+from .config import hub_for_jobs
 from .findings import ERROR, INFO, WARNING, Finding
-from .hostchecks import check_environments, check_exec_prefix, check_group_members, check_sudo
+from .hostchecks import (
+    check_environments,
+    check_exec_prefix,
+    check_group_members,
+    check_hub_address,
+    check_sudo,
+)
 
 __all__ = ["Cluster", "check_config", "check_partitions", "read_cluster"]
 
@@ -237,6 +244,11 @@ def check_config(
     findings += check_environments(partitions, spawner.cmd)
     findings += check_exec_prefix(spawner.exec_prefix)
     findings += check_sudo(spawner, hub_user=hub_user, sample_user=sample_user)
+    nodes = set()
+    for name, info in (cluster.partitions or {}).items():
+        if name in partitions:
+            nodes |= info.nodes
+    findings += check_hub_address(hub_for_jobs(spawner.config).host, nodes, spawner.node_address)
     if groups:
         slurm_user = cluster.config.slurm_user if cluster.config is not None else ""
         findings += check_group_members(groups, spawner.minimum_uid, slurm_user)

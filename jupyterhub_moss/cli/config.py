@@ -6,7 +6,10 @@ from __future__ import annotations
 import logging
 import os
 from types import SimpleNamespace
+from urllib.parse import urlsplit, urlunsplit
 
+from jupyterhub.objects import Hub
+from jupyterhub.utils import url_path_join
 from traitlets import TraitError
 from traitlets.config import Config
 from traitlets.config.loader import ConfigFileNotFound, PyFileConfigLoader
@@ -15,7 +18,7 @@ from ..site.partitions import PartitionConfigError, validate_partitions
 from ..spawner.lifecycle import MOSlurmSpawner
 from ..spawner.peers import check_peer_config
 
-__all__ = ["DEFAULT_CONFIG", "CliError", "build_spawner", "load_hub_config"]
+__all__ = ["DEFAULT_CONFIG", "CliError", "build_spawner", "hub_for_jobs", "load_hub_config"]
 
 #: The config file read when ``-f`` is not given, in the working directory.
 DEFAULT_CONFIG = "jupyterhub_config.py"
@@ -86,3 +89,23 @@ def build_spawner(
     if username is not None:
         spawner.user = _fake_user(username)
     return spawner
+
+
+def hub_for_jobs(config) -> Hub:
+    """The hub as the job reaches it, from the settings JupyterHub reads for that:
+    ``hub_connect_url`` (its path replaced by the hub's), else ``hub_connect_ip``
+    or ``hub_ip`` and ``hub_port``; ``https`` with ``internal_ssl``."""
+    section = config.get("JupyterHub", {})
+    base_url = url_path_join(section.get("base_url", "/"), "hub/")
+    hub = Hub(
+        ip=section.get("hub_ip") or "127.0.0.1",
+        port=int(section.get("hub_port", 8081)),
+        base_url=base_url,
+    )
+    if section.get("hub_connect_ip"):
+        hub.connect_ip = section["hub_connect_ip"]
+    if section.get("internal_ssl"):
+        hub.proto = "https"
+    if section.get("hub_connect_url"):
+        hub.connect_url = urlunsplit(urlsplit(section["hub_connect_url"])._replace(path=base_url))
+    return hub

@@ -1,14 +1,18 @@
 """The checks of ``jupyterhub-moss check`` that look at this host rather than at
-Slurm: the environments' folders, the ``exec_prefix``, and sudo's rules."""
+Slurm: the environments' folders, the ``exec_prefix``, sudo's rules, and the
+address jobs reach the hub at."""
 
 from __future__ import annotations
 
 import grp
+import ipaddress
 import os
 import pwd
 import shutil
+import socket
 import subprocess
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 from ..choices.facts import refuse_account
 from ..site.partitions import Partition
@@ -16,7 +20,13 @@ from ..slurm.client import keeps_environment
 from .commands import broader_probes, user_commands
 from .findings import ERROR, INFO, WARNING, Finding
 
-__all__ = ["check_environments", "check_exec_prefix", "check_group_members", "check_sudo"]
+__all__ = [
+    "check_environments",
+    "check_exec_prefix",
+    "check_group_members",
+    "check_hub_address",
+    "check_sudo",
+]
 
 _SUDO_TIMEOUT = 15
 
@@ -236,3 +246,55 @@ def check_group_members(groups: list[str], minimum_uid: int, slurm_user: str) ->
                     )
                 )
     return findings
+
+
+def addresses_of(name: str) -> set[str]:
+    """The addresses ``name`` resolves to here (none if it does not resolve)."""
+    try:
+        return {info[4][0] for info in socket.getaddrinfo(name, None)}
+    except (OSError, UnicodeError):
+        return set()
+
+
+def _loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address.split("%", 1)[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def check_hub_address(
+    hub_url: str,
+    nodes,
+    node_address: str,
+    resolve: Callable[[str], set[str]] = addresses_of,
+    this_host: str | None = None,
+) -> list[Finding]:
+    """``hub_url``, where jobs call the hub, is a loopback address while some of
+    ``nodes`` (as ``node_address`` names them) are other hosts: there, it is the
+    node itself. A node whose name does not resolve here counts as another host."""
+    host = urlsplit(hub_url).hostname or ""
+    hub_addresses = {host} if _loopback(host) else resolve(host)
+    if not hub_addresses or not all(_loopback(a) for a in hub_addresses):
+        return []
+    here = resolve(this_host if this_host is not None else socket.gethostname())
+    elsewhere = []
+    for node in sorted(nodes):
+        found = resolve(node_address.format(node=node))
+        if not found or not all(_loopback(a) or a in here for a in found):
+            elsewhere.append(node)
+    if not elsewhere:
+        return []
+    shown = ", ".join(elsewhere[:5]) + (
+        f" and {len(elsewhere) - 5} more" if len(elsewhere) > 5 else ""
+    )
+    return [
+        Finding(
+            WARNING,
+            "hub-address-loopback",
+            "hub_connect_ip",
+            f"jobs call the hub at {hub_url}, a loopback address, but nodes {shown} are "
+            "other hosts, where it is the node itself: set c.JupyterHub.hub_connect_ip "
+            "(or hub_connect_url) to an address of the hub that the nodes reach",
+        )
+    ]

@@ -11,7 +11,8 @@ The API token and every variable of the job's environment whose name looks secre
 (``TOKEN``, ``SECRET``, ``PASSWORD``, ``KEY``) are shown as ``********``, and so is
 the random mark the hub puts in the job's comment. Values only the running hub
 knows (the API token, its OAuth client) are stand-ins; the hub's API address comes
-from ``c.JupyterHub.hub_connect_ip``/``hub_ip``/``hub_port``/``base_url``. The
+from ``c.JupyterHub.hub_connect_url``, else ``hub_connect_ip``/``hub_ip`` and
+``hub_port``, with ``base_url``, and is ``https`` with ``internal_ssl``. The
 user has no JupyterHub groups here: a ``user_partitions`` callable that looks at
 them sees none.
 """
@@ -22,13 +23,13 @@ import asyncio
 import re
 import secrets
 
-from jupyterhub.objects import Hub, Server
+from jupyterhub.objects import Server
 from jupyterhub.utils import url_path_join
 from tornado import web
 
 from ..choices.options import OPTION_NAMES
 from ..spawner.lifecycle import MOSlurmSpawner
-from .config import CliError
+from .config import CliError, hub_for_jobs
 
 __all__ = [
     "MASK",
@@ -85,18 +86,10 @@ def mask_environment(env: dict[str, str]) -> dict[str, str]:
     return {name: MASK if _SECRET_NAME.search(name) else value for name, value in env.items()}
 
 
-def _hub(config) -> Hub:
-    section = config.get("JupyterHub", {})
-    ip = section.get("hub_connect_ip") or section.get("hub_ip") or "127.0.0.1"
-    port = int(section.get("hub_port", 8081))
-    base_url = url_path_join(section.get("base_url", "/"), "hub/")
-    return Hub(ip=ip, port=port, base_url=base_url)
-
-
 def _prepare(spawner, config, server_name: str) -> None:
     """Give the spawner what JupyterHub would before ``start()``."""
     user = spawner.user
-    spawner.hub = _hub(config)
+    spawner.hub = hub_for_jobs(config)
     spawner.api_token = secrets.token_hex(16)
     spawner.oauth_client_id = (
         "jupyterhub-user-" + user.escaped_name + (f"-{server_name}" if server_name else "")

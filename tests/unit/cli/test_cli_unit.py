@@ -10,7 +10,7 @@ except ImportError:  # Python 3.10
 from support.clitools import DATA, REPO
 
 from jupyterhub_moss.cli.check import Cluster, check_partitions
-from jupyterhub_moss.cli.config import CliError
+from jupyterhub_moss.cli.config import CliError, hub_for_jobs
 from jupyterhub_moss.cli.findings import Finding, as_json, as_text, summary
 from jupyterhub_moss.cli.hostchecks import check_environments, check_exec_prefix
 from jupyterhub_moss.cli.script import MASK, mask_environment, parse_assignments
@@ -156,3 +156,43 @@ def test_the_summary_counts_severities_and_fails_on_an_error():
 def test_an_unknown_severity_is_refused():
     with pytest.raises(ValueError):
         Finding("fatal", "x", "y", "z")
+
+
+@pytest.mark.parametrize(
+    "hub_config, api_url",
+    [
+        ({}, "http://127.0.0.1:8081/hub/api"),
+        ({"hub_ip": "10.0.0.5", "hub_port": 9000}, "http://10.0.0.5:9000/hub/api"),
+        ({"hub_ip": "0.0.0.0", "hub_connect_ip": "hub.ib"}, "http://hub.ib:8081/hub/api"),
+        (
+            {"hub_connect_url": "https://hub.example.org:8443/anything", "base_url": "/jh/"},
+            "https://hub.example.org:8443/jh/hub/api",
+        ),
+        ({"internal_ssl": True, "hub_connect_ip": "hub.ib"}, "https://hub.ib:8081/hub/api"),
+    ],
+)
+def test_the_script_gives_the_job_the_hub_address_jupyterhub_would(hub_config, api_url):
+    assert hub_for_jobs({"JupyterHub": hub_config}).api_url.rstrip("/") == api_url
+
+
+def fake_resolver(table):
+    return lambda name: table.get(name, set())
+
+
+def test_check_warns_when_jobs_on_other_hosts_would_reach_the_hub_at_a_loopback():
+    from jupyterhub_moss.cli.hostchecks import check_hub_address
+
+    resolve = fake_resolver({"n1": {"10.1.1.1"}, "n2": {"127.0.0.1"}, "here": {"127.0.1.1"}})
+    findings = check_hub_address(
+        "http://127.0.0.1:8081", {"n1", "n2", "n3"}, "{node}", resolve, this_host="here"
+    )
+    assert [(f.severity, f.code) for f in findings] == [("warning", "hub-address-loopback")]
+    message = findings[0].message
+    assert "http://127.0.0.1:8081" in message and "n1, n3" in message
+    assert "hub_connect_ip" in message and "hub_connect_url" in message
+    # An address the nodes can reach, or nodes that are this host: nothing to say.
+    assert check_hub_address("http://10.0.0.9:8081", {"n1"}, "{node}", resolve) == []
+    assert check_hub_address("http://localhost:8081", {"n2"}, "{node}", resolve) == []
+    assert (
+        check_hub_address("http://[::1]:8081", {"here"}, "{node}", resolve, this_host="here") == []
+    )

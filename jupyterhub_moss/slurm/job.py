@@ -285,7 +285,7 @@ class ServerJob:
     async def failure(self, job_id: str, status: JobStatus | None):
         """The error for a job that ended before its server came up."""
         state = "ended" if status is GONE or status is None else f"ended ({status.state})"
-        tail, exit_code = await self.output_tail(job_id)
+        tail, exit_code, unread = await self.output_tail(job_id)
         message = f"Job {job_id} {state} before the server started"
         if exit_code:
             message += f", exit code {exit_code}"
@@ -298,6 +298,12 @@ class ServerJob:
             message = f"The job's output says: {sentence}\n{message}"
         if tail:
             message += "\nLast lines of the job's output:\n" + tail
+        elif unread:
+            # A hub whose host does not see the user's home, for one.
+            message += (
+                "\nThe job's output could not be read from the hub's host; "
+                f"it is in {unread[0]} on the cluster."
+            )
         html_message = None
         if self.log_url:
             html_message = (
@@ -308,17 +314,26 @@ class ServerJob:
 
     # -- output ---------------------------------------------------------------
 
-    async def output_tail(self, job_id: str) -> tuple[str, str | None]:
+    async def output_tail(self, job_id: str) -> tuple[str, str | None, list[str]]:
         """The last lines of the job's output (at most ``_TAIL_LINES`` lines,
-        ``_TAIL_CHARS`` characters), read as the user, and its exit code."""
+        ``_TAIL_CHARS`` characters), read as the user, its exit code, and the paths
+        tried if none could be read (else an empty list)."""
         stdout, exit_code = await self._job_files(job_id)
-        tail = await self.read_output(job_id, stdout=stdout or "")
+        paths = await self._output_candidates(job_id, stdout or "")
+        tail = await self._first_tail(job_id, paths)
         if tail is None:
-            return "", exit_code
+            if paths:
+                log.warning(
+                    "Could not read any output of job %s (tried %s): the hub's host may not"
+                    " see the user's files",
+                    job_id,
+                    ", ".join(paths),
+                )
+            return "", exit_code, paths
         lines = tail.lines
         while lines and not lines[-1].strip():
             lines = lines[:-1]
-        return "\n".join(lines[-_TAIL_LINES:])[-_TAIL_CHARS:], exit_code
+        return "\n".join(lines[-_TAIL_LINES:])[-_TAIL_CHARS:], exit_code, []
 
     async def _job_files(self, job_id: str) -> tuple[str | None, str | None]:
         """``StdOut`` and ``ExitCode`` of ``scontrol show job`` (None when unknown)."""
@@ -342,11 +357,17 @@ class ServerJob:
         is not a regular file (a user may replace the file by a link to
         ``/dev/zero`` or a pipe).
         """
+        return await self._first_tail(job_id, await self._output_candidates(job_id, stdout))
+
+    async def _output_candidates(self, job_id: str, stdout: str | None) -> list[str]:
         paths = list(self.output_paths(job_id)) if self.output_paths is not None else []
         if not paths and stdout is None:
             stdout, _ = await self._job_files(job_id)
         if stdout and stdout not in paths:
             paths.append(stdout)
+        return paths
+
+    async def _first_tail(self, job_id: str, paths: list[str]) -> Tail | None:
         # The job may move its output between two reads: the first path is tried again.
         for path in (paths + paths[:1]) if len(paths) > 1 else paths:
             tail = await self._tail(job_id, path)

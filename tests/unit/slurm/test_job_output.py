@@ -54,7 +54,7 @@ async def test_a_huge_output_line_is_read_from_its_end_only(tmp_path):
             f.write(b"y" * (1024 * 1024))  # one line of 100 MB, no line break
         f.write(b"\nlast line\n")
     before = _max_rss_mb()
-    tail, exit_code = await _job(tmp_path, out).output_tail("5")
+    tail, exit_code, _ = await _job(tmp_path, out).output_tail("5")
     assert exit_code == "1:0"
     assert tail.endswith("last line") and len(tail) <= 4000
     assert "first line" not in tail
@@ -65,7 +65,7 @@ async def test_an_output_path_that_is_not_a_regular_file_is_not_read(tmp_path, c
     link = tmp_path / "job.out"
     os.symlink("/dev/zero", link)
     started = time.monotonic()
-    tail, exit_code = await _job(tmp_path, link).output_tail("5")
+    tail, exit_code, _ = await _job(tmp_path, link).output_tail("5")
     assert (tail, exit_code) == ("", "1:0")
     assert time.monotonic() - started < 5  # not read until a timeout
     assert "not a regular file" in caplog.text
@@ -98,3 +98,19 @@ async def test_the_jobs_own_error_line_is_shown_as_the_jobs_output_and_bounded(t
     assert first.startswith("The job's output says: Your quota is full")
     assert len(first) <= len("The job's output says: ") + 300
     assert "Job 5 ended before the server started, exit code 1:0." in error.message
+
+
+async def test_output_the_hub_cannot_read_is_said_with_where_it_is(tmp_path, caplog):
+    """The hub's host may not see the user's home: the message says where to look,
+    and the hub's log says why, rather than leaving the output out in silence."""
+    missing = tmp_path / "not-shared" / "job.out"
+    error = await _job(tmp_path, missing).failure("5", None)
+    assert "Job 5 ended before the server started, exit code 1:0." in error.message
+    assert "Last lines" not in error.message
+    assert f"could not be read from the hub's host; it is in {missing} on the cluster" in (
+        error.message
+    )
+    assert any(
+        r.levelname == "WARNING" and "Could not read any output of job 5" in r.getMessage()
+        for r in caplog.records
+    )

@@ -37,13 +37,28 @@ def _signal_group(proc, sig) -> None:
             pass
 
 
+async def _exited(proc, within: float) -> bool:
+    """Whether the process has exited, waiting up to ``within`` seconds. Unlike
+    ``proc.wait()``, this does not also wait for its output pipes to close."""
+    deadline = time.monotonic() + within
+    while proc.returncode is None and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    return proc.returncode is not None
+
+
 async def _terminate(proc, grace: float = 2.0) -> None:
+    """SIGTERM to the command's group (sudo passes it on to the command it runs as
+    the user), then SIGKILL. A process the hub may not signal (the user's, behind
+    sudo) can outlive sudo and keep the output pipes open: they are closed here,
+    so that nothing waits for it."""
     _signal_group(proc, signal.SIGTERM)
-    try:
-        await asyncio.wait_for(proc.wait(), grace)
-    except asyncio.TimeoutError:
+    if not await _exited(proc, grace):
         _signal_group(proc, signal.SIGKILL)
-        await proc.wait()
+        if not await _exited(proc, grace):
+            log.warning("Process %s did not end on SIGKILL; not waiting for it", proc.pid)
+    transport = getattr(proc, "_transport", None)  # asyncio's, for its pipes
+    if transport is not None:
+        transport.close()
 
 
 #: The most any command may print (each of stdout and stderr) into the hub.

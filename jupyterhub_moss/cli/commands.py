@@ -3,8 +3,9 @@ sudoers rules must allow, and what ``check`` asks sudo about.
 
 They are the ones :mod:`jupyterhub_moss.slurm.job`, :mod:`jupyterhub_moss.web.estimate`
 and :mod:`jupyterhub_moss.web.joblog` build: ``sbatch --parsable`` (the script on its
-standard input), ``sbatch --test-only`` (the start estimate), ``scancel JOBID`` and
-``tail -c 65536 -- PATH`` (the job's output).
+standard input), ``sbatch --test-only`` (the start estimate), ``scancel JOBID``,
+``tail -c 65536 -- PATH`` (the job's output) and ``test -f PATH`` (whether that
+output is a regular file, where the hub may not look).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import os
 import shutil
 from dataclasses import dataclass
 
-from ..slurm.output import TAIL_BYTES, tail_argv
+from ..slurm.output import TAIL_BYTES, regular_file_argv, tail_argv
 from ..slurm.testonly import test_only_argv
 
 __all__ = ["UserCommand", "broader_probes", "resolve_program", "user_commands"]
@@ -59,11 +60,12 @@ def user_commands(spawner, sample_home: str = "/home/user") -> list[UserCommand]
     sbatch = spawner.slurm_client().path("sbatch")
     scancel = spawner.slurm_client().path("scancel")
     tail = tail_argv("/x", TAIL_BYTES)
+    regular = regular_file_argv("/x")
     paths = {}
-    for name in (sbatch, scancel, tail[0]):
+    for name in (sbatch, scancel, tail[0], regular[0]):
         found = resolve_program(name)
         if found is None:
-            hint = "" if name == tail[0] else " (set c.MOSlurmSpawner.slurm_bin_dir)"
+            hint = "" if name in (tail[0], regular[0]) else " (set c.MOSlurmSpawner.slurm_bin_dir)"
             raise LookupError(f"{name} is not on the PATH{hint}")
         paths[name] = found
     sample_output = os.path.join(sample_home, ".local/state/jupyterhub_moss/1.log")
@@ -88,6 +90,13 @@ def user_commands(spawner, sample_home: str = "/home/user") -> list[UserCommand]
             tuple(tail_argv(sample_output, TAIL_BYTES)[1:]),
             False,
         ),
+        UserCommand(
+            "refusing a job output that is not a regular file, quickly",
+            paths[regular[0]],
+            ("^" + " ".join(regular[1:-1]) + " /[^ ]+$",),
+            tuple(regular_file_argv(sample_output)[1:]),
+            False,
+        ),
     ]
 
 
@@ -104,6 +113,8 @@ def broader_probes(commands: list[UserCommand]) -> list[list[str]]:
             probes += [[*argv, "--signal=KILL"], [*argv, "2"]]
         elif name == "tail":
             probes += [[*argv, "/etc/shadow"], [command.program, "-f", *argv[1:]]]
+        elif name == "test":
+            probes.append([*argv, "-a", "-f", "/etc/shadow"])
         elif "--parsable" in argv:
             probes.append([*argv, "--wrap=id"])
     return probes

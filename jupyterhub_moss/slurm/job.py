@@ -24,7 +24,7 @@ from ..metrics import RUNNING_TO_READY, SUBMIT_TO_RUNNING
 from .cancels import ALREADY_GONE, shared_cancel_retries
 from .client import SlurmClient
 from .errors import JobError
-from .output import TAIL_BYTES, Tail, split_tail, tail_argv
+from .output import TAIL_BYTES, Tail, regular_file_argv, split_tail, tail_argv
 from .reasons import describe_pending
 from .runner import SlurmCommandError
 from .scontrol import parse_job_files
@@ -380,7 +380,10 @@ class ServerJob:
             argv = tail_argv(path, OUTPUT_TAIL_BYTES)
         except ValueError:
             return None
-        if not await _may_be_regular_file_off_loop(path):
+        regular = await _may_be_regular_file_off_loop(path)
+        if regular is None:
+            regular = await self._regular_file_as_user(path)
+        if not regular:
             return None
         try:
             result = await self._run_as_user(
@@ -405,6 +408,28 @@ class ServerJob:
             )
             return None
         return split_tail(result.stdout.encode("utf-8", "surrogateescape"), OUTPUT_TAIL_BYTES)
+
+    async def _regular_file_as_user(self, path: str) -> bool:
+        """Whether ``path`` is a regular file, asked as the user (the hub may not look
+        into the user's folder): a pipe there would hold ``tail`` until its timeout.
+        Without a sudo rule for it, the read goes ahead, bounded by its timeout."""
+        try:
+            result = await self._run_as_user(regular_file_argv(path), timeout=5, check=False)
+        except SlurmCommandError as e:
+            log.warning("Could not check %s as %s: %s", path, self.username, e)
+            return True
+        if result.returncode == 0:
+            return True
+        if result.returncode == 1 and not result.stderr.strip():
+            log.info("Not reading %s: it is not a regular file, or not there", path)
+            return False
+        log.warning(
+            "Could not check %s as %s (see 'jupyterhub-moss sudoers' for the rule): %s",
+            path,
+            self.username,
+            result.stderr.strip()[:300],
+        )
+        return True
 
     # -- cancel ---------------------------------------------------------------
 
@@ -472,7 +497,7 @@ class ServerJob:
 STAT_TIMEOUT = 5.0
 
 
-async def _may_be_regular_file_off_loop(path: str) -> bool:
+async def _may_be_regular_file_off_loop(path: str) -> bool | None:
     """:func:`_may_be_regular_file`, in a thread: the path is the job's, and may sit
     on a network file system that hangs. Past :data:`STAT_TIMEOUT` the path is not
     read (a read as the user would hang the same way)."""
@@ -486,12 +511,14 @@ async def _may_be_regular_file_off_loop(path: str) -> bool:
         return False
 
 
-def _may_be_regular_file(path: str) -> bool:
+def _may_be_regular_file(path: str) -> bool | None:
     """False if the hub can see that ``path`` is not a regular file (a link to a
-    device, a pipe); True if it is, or if the hub may not look (then the size
-    limit of the read is what protects it)."""
+    device, a pipe); True if it is, or cannot be found from here (the read as the
+    user says why); None if the hub may not look (a folder closed to it)."""
     try:
         mode = os.stat(path).st_mode
+    except PermissionError:
+        return None
     except OSError:
         return True
     if not stat.S_ISREG(mode):

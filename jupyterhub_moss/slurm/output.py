@@ -23,6 +23,7 @@ __all__ = [
     "plan_output",
     "resolve_output",
     "split_tail",
+    "regular_file_argv",
     "tail_argv",
 ]
 
@@ -130,12 +131,24 @@ def resolve_output(pattern: str, job_id, user: str, job_name: str) -> str:
     return _ESCAPE.sub(lambda m: values[m.group(1)], pattern)
 
 
-def tail_argv(path: str, max_bytes: int = TAIL_BYTES) -> list[str]:
-    """The command line reading the last ``max_bytes`` of ``path`` (an absolute path)."""
+def _checked_path(path: str) -> str:
     if not isinstance(path, str) or not path.startswith("/"):
         raise ValueError("the output path must be absolute")
     if re.search(r"[\x00-\x1f\x7f]", path):
         raise ValueError("the output path must not contain control characters")
+    return path
+
+
+def regular_file_argv(path: str) -> list[str]:
+    """The command line whose exit status says whether ``path`` (an absolute path)
+    is a regular file, or a link to one: 0 if it is, 1 if not or not there. Run as
+    the user, where the hub may not look; it opens nothing (a pipe would block)."""
+    return ["test", "-f", _checked_path(path)]
+
+
+def tail_argv(path: str, max_bytes: int = TAIL_BYTES) -> list[str]:
+    """The command line reading the last ``max_bytes`` of ``path`` (an absolute path)."""
+    _checked_path(path)
     if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1:
         raise ValueError("max_bytes must be a positive whole number")
     return ["tail", "-c", str(max_bytes), "--", path]

@@ -110,6 +110,7 @@ def test_missing_sudo_rules_are_errors_for_sbatch_and_scancel_and_warnings_other
         ("error", "scancel", "^[0-9]+$"),
         ("warning", "sbatch", "--test-only"),
         ("warning", "tail", "^-c"),
+        ("warning", "test", "^-f"),
     }
 
 

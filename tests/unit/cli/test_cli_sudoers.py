@@ -35,12 +35,13 @@ def _commands(text: str) -> list[str]:
 
 
 def test_the_rules_list_exactly_the_commands_run_as_users_by_full_path():
-    sbatch, scancel, tail = (shutil.which(n) for n in ("sbatch", "scancel", "tail"))
+    sbatch, scancel, tail, test = (shutil.which(n) for n in ("sbatch", "scancel", "tail", "test"))
     assert _commands(sudoers()) == [
         f"{sbatch} --parsable",
         f"{sbatch} --test-only",
         f"{scancel} ^[0-9]+$",
         f"{tail} ^-c 65536 -- /[^ ]+$",
+        f"{test} ^-f /[^ ]+$",
     ]
 
 

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from ..errors import OptionError, user_error
+from ..errors import OptionError
 from ..metrics import FACTS_CACHE
 from ..slurm.accounting import (
     assoc_argv,
@@ -49,12 +49,22 @@ from ..slurm.reservations import (
 )
 from ..slurm.text import NAME
 from .accounts import AccountView, allowed_choices, check_account_qos, refuse_without_accounting
-from .system_accounts import SystemAccount, cached_account, read_home, system_account
+from .system_accounts import system_account
 
 __all__ = ["SlurmFacts", "UserFacts", "check_reservation", "refuse_account", "sets_account"]
 
 #: Slurm prints times as this asks: ISO 8601, whatever the site's default.
 TIME_ENV = {"SLURM_TIME_FORMAT": "standard"}
+
+#: The facts of the whole cluster that :meth:`SlurmFacts.read` keeps: the program,
+#: its argument list, the parser of its answer, the answer's lifetime (None:
+#: ``accounts_cache_ttl``) and the lifetime of a failure, in seconds.
+CLUSTER_FACTS = {
+    "config": ("scontrol", config_argv, parse_config, 600.0, 60.0),
+    "partitions": ("scontrol", partitions_argv, parse_partitions, 60.0, 10.0),
+    "reservations": ("scontrol", reservations_argv, parse_reservations, 60.0, 10.0),
+    "qos": ("sacctmgr", qos_argv, parse_qos, None, 30.0),
+}
 
 
 @dataclass(frozen=True)
@@ -169,35 +179,9 @@ class SlurmFacts:
         self.minimum_uid = minimum_uid
         self.admin_sets_account = sets_account(admin_directives)
 
-    # -- the user's system account -------------------------------------------
-
-    async def load_account(self) -> SystemAccount | None:
-        """The user's system account (None if there is none), looked up off the event
-        loop and kept a while for the whole hub (:mod:`.system_accounts`). Every async
-        step that goes on to read the home (:meth:`home_folder`) calls it first."""
-        return await system_account(self.username)
-
-    def home_folder(self, required: bool = True) -> str | None:
-        """The user's home folder on the hub's machine (None if there is no such
-        account and it is not ``required``), from the account :meth:`load_account`
-        looked up; looked up here, blocking, only if nothing has looked it up yet."""
-        entry = cached_account(self.username)
-        if entry is not None and entry.value is not None:
-            return entry.value.home
-        home = read_home(self.username)
-        if home is not None:
-            return home
-        if not required:
-            return None
-        raise user_error(
-            f"There is no system account named {self.username!r} on the hub machine, "
-            "so no Slurm job can be submitted for it.",
-            reason="no_account",
-        )
-
     async def account_refusal(self) -> str | None:
         """Why no server may be started for the user's system account (None: one may)."""
-        account = await self.load_account()
+        account = await system_account(self.username)
         if account is None:
             return None  # no such account: submitting says so in its own words
         config = await self.cluster_config()
@@ -224,17 +208,13 @@ class SlurmFacts:
         )
 
     async def read(self, fact: str) -> CacheEntry:
-        """The hub's shared answer about ``fact``: ``"config"`` (``scontrol show
-        config``), ``"partitions"`` (``scontrol show partition``), ``"reservations"``
-        or ``"qos"`` (``sacctmgr show qos``). Its ``error`` says why it could not be
-        read (its ``value`` is then the last good one, or None)."""
-        scontrol, sacctmgr = self.client.path("scontrol"), self.client.path("sacctmgr")
-        argv, parse, ttl, error_ttl = {
-            "config": (config_argv(scontrol), parse_config, 600.0, 60.0),
-            "partitions": (partitions_argv(scontrol), parse_partitions, 60.0, 10.0),
-            "reservations": (reservations_argv(scontrol), parse_reservations, 60.0, 10.0),
-            "qos": (qos_argv(sacctmgr), parse_qos, self.accounts_ttl, min(30.0, self.accounts_ttl)),
-        }[fact]
+        """The hub's shared answer about ``fact``, a key of :data:`CLUSTER_FACTS`. Its
+        ``error`` says why it could not be read (its ``value`` is then the last good
+        one, or None)."""
+        program, argv_of, parse, ttl, error_ttl = CLUSTER_FACTS[fact]
+        if ttl is None:  # read from slurmdbd: kept as long as the user's associations
+            ttl, error_ttl = self.accounts_ttl, min(error_ttl, self.accounts_ttl)
+        argv = argv_of(self.client.path(program))
 
         async def fetch(_key):
             return parse(await self._run(argv))
@@ -274,7 +254,7 @@ class SlurmFacts:
         """The user's facts for the admin's partitions named ``configured``, from the
         shared caches (a Slurm call only when one is stale)."""
         user = self.username
-        account = await self.load_account()
+        account = await system_account(user)
         groups = account.groups if account is not None else frozenset()
         config, partitions, reservations = await asyncio.gather(
             self.cluster_config(), self.slurm_partitions(), self.slurm_reservations()

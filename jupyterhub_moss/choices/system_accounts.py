@@ -16,10 +16,11 @@ import pwd
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from ..errors import user_error
 from ..metrics import FACTS_CACHE
 from ..slurm.cache import CacheEntry, TimedCache, metric_counter, shared_cache
 
-__all__ = ["SystemAccount", "cached_account", "read_home", "system_account"]
+__all__ = ["SystemAccount", "cached_account", "home_folder", "read_home", "system_account"]
 
 #: Seconds an account is reused for (its home and groups rarely change).
 ACCOUNT_TTL = 600.0
@@ -123,3 +124,22 @@ def cached_account(name: str) -> CacheEntry | None:
     except RuntimeError:  # outside the hub's event loop (the admin command): no cache
         return None
     return _cache().peek(name)
+
+
+def home_folder(name: str, required: bool = True) -> str | None:
+    """The home folder of ``name`` on the hub's machine (None if there is no such
+    account and it is not ``required``), from the account :func:`system_account`
+    looked up; looked up here, blocking, only if nothing has looked it up yet."""
+    entry = cached_account(name)
+    if entry is not None and entry.value is not None:
+        return entry.value.home
+    home = read_home(name)
+    if home is not None:
+        return home
+    if not required:
+        return None
+    raise user_error(
+        f"There is no system account named {name!r} on the hub machine, "
+        "so no Slurm job can be submitted for it.",
+        reason="no_account",
+    )

@@ -42,6 +42,7 @@ from ..choices.checker import UserChoices
 from ..choices.facts import SlurmFacts
 from ..choices.options import UserOptions
 from ..choices.presets import merge_histories, record_launch
+from ..choices.system_accounts import SystemAccount, home_folder, system_account
 from ..errors import user_error
 from ..metrics import SPAWNS, counted_spawn
 from ..slurm.client import SlurmClient
@@ -148,15 +149,16 @@ class MOSlurmSpawner(MossSettings, Spawner):
                 names = await names
         return {str(n) for n in names}
 
-    async def load_account(self):
-        """The user's system account, looked up off the event loop (see
-        :meth:`.facts.SlurmFacts.load_account`)."""
-        return await self.facts().load_account()
+    async def load_account(self) -> SystemAccount | None:
+        """The user's system account (None if there is none), looked up off the event
+        loop and kept a while for the whole hub. Every async step that goes on to
+        read the home (:meth:`home_folder`) calls it first."""
+        return await system_account(self.slurm_username)
 
     def home_folder(self, required: bool = True) -> str | None:
         """The user's home folder on the hub's machine (see
-        :meth:`.facts.SlurmFacts.home_folder`)."""
-        return self.facts().home_folder(required)
+        :func:`.system_accounts.home_folder`)."""
+        return home_folder(self.slurm_username, required)
 
     # ------------------------------------------------------------------
     # Configuration

@@ -194,33 +194,39 @@ async def poll_times(tmp_path, watcher, seconds):
     return times
 
 
-async def test_a_booting_server_is_asked_about_less_and_less_often(tmp_path, squeue):
+async def booting_looks(tmp_path, squeue, start_interval, seconds, calls_arrive=False):
+    """The times job 7, running while its server boots, is looked at for ``seconds``
+    (fast_interval 0.1 s), and the gaps between them; ``calls_arrive``: the hub has
+    confirmed another server's call before."""
     set_jobs(tmp_path, "7|RUNNING|node1|None|N/A|moss:submit=abc")  # no port yet
-    watcher = watcher_for(squeue, interval=60, fast_interval=0.1, timeout=5, start_interval=1.6)
+    watcher = watcher_for(
+        squeue, interval=60, fast_interval=0.1, timeout=5, start_interval=start_interval
+    )
+    if calls_arrive:
+        watcher.note_server_call("6")
     watcher.watch("7", fast=True)
-    times = await poll_times(tmp_path, watcher, 6.0)
-    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    times = await poll_times(tmp_path, watcher, seconds)
+    watcher.stop()
+    return times, [b - a for a, b in zip(times, times[1:], strict=False)]
+
+
+async def test_a_booting_server_is_asked_about_less_and_less_often(tmp_path, squeue):
+    times, gaps = await booting_looks(tmp_path, squeue, start_interval=1.6, seconds=6.0)
     # 0.4, 0.4, 0.8, 1.6, 1.6...: at a constant 0.1 s there would be 60.
     assert 5 <= len(times) <= 10, gaps
     # Never slower than start_interval (doubling would give 3.2), with room for a busy machine.
     assert max(gaps) < 1.6 + 0.5, gaps
     assert min(gaps[-2:]) > 1.6 * (1 - PAUSE_JITTER) - 0.05, gaps
-    watcher.stop()
 
 
 async def test_a_booting_server_is_looked_at_again_only_after_four_quick_pauses(tmp_path, squeue):
     """Its server calls the hub when it answers: the looks while it boots are the
     fallback, and a class's servers are not each looked at twice in their first
     second of booting."""
-    set_jobs(tmp_path, "7|RUNNING|node1|None|N/A|moss:submit=abc")  # no port yet
-    watcher = watcher_for(squeue, interval=60, fast_interval=0.1, timeout=5, start_interval=5)
-    watcher.watch("7", fast=True)
-    times = await poll_times(tmp_path, watcher, 1.0)
-    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    times, gaps = await booting_looks(tmp_path, squeue, start_interval=5, seconds=1.0)
     # Seen running at once, then not before 4 x 0.1 s.
     assert 2 <= len(times) <= 3, gaps
     assert min(gaps) > 0.4 * (1 - PAUSE_JITTER) - 0.05, gaps
-    watcher.stop()
 
 
 async def test_once_servers_calls_arrive_a_booting_job_is_first_looked_at_after_start_interval(
@@ -228,38 +234,16 @@ async def test_once_servers_calls_arrive_a_booting_job_is_first_looked_at_after_
 ):
     """Where servers' calls are seen to reach the hub, a booting job's looks are only
     for a node that cannot: they begin at the ceiling, not after quick pauses."""
-    set_jobs(tmp_path, "7|RUNNING|node1|None|N/A|moss:submit=abc")  # no port yet
-    watcher = watcher_for(squeue, interval=60, fast_interval=0.1, timeout=5, start_interval=0.8)
-    watcher.note_server_call("6")
-    watcher.watch("7", fast=True)
-    times = await poll_times(tmp_path, watcher, 1.5)
-    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    times, gaps = await booting_looks(
+        tmp_path, squeue, start_interval=0.8, seconds=1.5, calls_arrive=True
+    )
     # Seen running at once, then not before 0.8 s (four quick pauses would be 0.4 s).
     assert 2 <= len(times) <= 3, gaps
     assert min(gaps) > 0.8 * (1 - PAUSE_JITTER) - 0.05, gaps
-    watcher.stop()
-
-
-async def test_only_a_confirmed_call_makes_the_watcher_trust_the_servers_calls(tmp_path, squeue):
-    set_jobs(tmp_path, "7|RUNNING|node1|None|N/A|moss:port=4000")
-    watcher = watcher_for(squeue, interval=60, fast_interval=0.1, timeout=5)
-    job = ServerJob(
-        username="moss01",
-        log_name="moss01",
-        watcher=watcher,
-        client=SlurmClient(),
-        home=None,
-        report=lambda *args, **kwargs: None,
-    )
-    watcher.watch("7", owner="moss01", fast=True)
-    assert await job.confirm_server("7", 4001) == "job 7's comment gives port 4000, not 4001"
-    assert not watcher.pace.calls_arrive()
-    assert await job.confirm_server("7", 4000) is None
-    assert watcher.pace.calls_arrive()
-    watcher.stop()
 
 
 def starting_job(watcher) -> ServerJob:
+    """The Slurm side of moss01's server, starting on partition cpu."""
     return ServerJob(
         username="moss01",
         log_name="moss01",
@@ -269,6 +253,18 @@ def starting_job(watcher) -> ServerJob:
         report=lambda *args, **kwargs: None,
         partition="cpu",
     )
+
+
+async def test_only_a_confirmed_call_makes_the_watcher_trust_the_servers_calls(tmp_path, squeue):
+    set_jobs(tmp_path, "7|RUNNING|node1|None|N/A|moss:port=4000")
+    watcher = watcher_for(squeue, interval=60, fast_interval=0.1, timeout=5)
+    job = starting_job(watcher)
+    watcher.watch("7", owner="moss01", fast=True)
+    assert await job.confirm_server("7", 4001) == "job 7's comment gives port 4000, not 4001"
+    assert not watcher.pace.calls_arrive()
+    assert await job.confirm_server("7", 4000) is None
+    assert watcher.pace.calls_arrive()
+    watcher.stop()
 
 
 async def test_a_server_found_through_its_comment_alone_ends_the_trust_in_calls(tmp_path, squeue):

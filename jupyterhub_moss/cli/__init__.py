@@ -4,6 +4,7 @@ Subcommands, each reading a hub's ``jupyterhub_config.py`` (``-f``, by default
 the one in the working directory) as JupyterHub does::
 
     jupyterhub-moss check [-f CONFIG] [--json] [--hub-user USER] [--sample-user USER]
+    jupyterhub-moss check [-f CONFIG] [--json] --network --as USER [--partition NAME]
     jupyterhub-moss script [-f CONFIG] --user USER [--server NAME] [KEY=VALUE ...]
     jupyterhub-moss sudoers [-f CONFIG] --hub-user USER --group GROUP [--group GROUP ...]
 
@@ -11,7 +12,9 @@ the one in the working directory) as JupyterHub does::
 ``script`` prints the batch script the hub would submit for the options (exit 1
 and the hub's message when an option is refused); ``sudoers`` prints the sudoers
 rules the config needs. A config that cannot be loaded, or wrong arguments, exit
-with status 2. Only read-only Slurm queries run; nothing is submitted.
+with status 2. Only read-only Slurm queries run and nothing is submitted, but for
+``check --network``, which submits one short job as USER (and cancels it) to test
+that the hub and a server's node reach each other.
 ``python -m jupyterhub_moss`` is the same command.
 """
 
@@ -33,8 +36,12 @@ above Slurm's (nprocs-over-slurm, ngpus-over-slurm, runtime-over-maxtime,
 runtime-over-qos), GPU types Slurm does not know there (gpu-type-unknown, gpu-missing),
 environments missing on this host (environment-missing, a warning), sudo rules the
 spawner needs (sudo-rule-missing; sudo-unchecked when sudo cannot tell), and an
-exec_prefix that keeps the hub's environment (exec-prefix-keeps-env). Exit status: 0
-without errors, 1 with errors, 2 when the config cannot be loaded."""
+exec_prefix that keeps the hub's environment (exec-prefix-keeps-env). With
+--network --as USER instead: submit one short job as USER that listens in
+server_port_range and calls the hub's API as a server would, then connect to it from
+here; each direction is reported (node-cannot-reach-hub, hub-cannot-reach-node) with
+what to look at, and the job is cancelled. Exit status: 0 without errors, 1 with
+errors, 2 when the config cannot be loaded."""
 
 _SCRIPT_HELP = """\
 Print the batch script the hub would submit for USER with the options KEY=VALUE
@@ -57,7 +64,8 @@ def _parser() -> argparse.ArgumentParser:
         description="Administer a JupyterHub that uses jupyterhub_moss (MOSlurmSpawner).",
         epilog="Each COMMAND has its own --help. Exit status: 0 fine, 1 errors found or "
         "an option refused, 2 a config that cannot be loaded or wrong arguments. Only "
-        "read-only Slurm queries run; nothing is submitted.",
+        "read-only Slurm queries run; nothing is submitted but the one short job of "
+        "check --network.",
     )
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
@@ -85,6 +93,16 @@ def _parser() -> argparse.ArgumentParser:
         default=[],
         help="the users' group of the sudo rules: its members must not be root, the "
         "SlurmUser or under minimum_uid (repeat for several)",
+    )
+    check.add_argument(
+        "--network",
+        action="store_true",
+        help="submit one short job as --as USER and test the network between its node and "
+        "the hub, both ways",
+    )
+    check.add_argument("--as", dest="as_user", metavar="USER", help="the user of --network")
+    check.add_argument(
+        "--partition", help="the partition of --network (default: the first configured)"
     )
     script = sub.add_parser(
         "script", parents=[common], help="print a user's batch script", description=_SCRIPT_HELP
@@ -119,6 +137,15 @@ def _check(args) -> int:
     from .findings import as_json, as_text, summary
 
     config = load_hub_config(args.config)
+    if args.network:
+        from .network import network_findings
+
+        if not args.as_user:
+            raise CliError("--network needs --as USER: the check's job runs as that user")
+        spawner = build_spawner(config, args.as_user)
+        findings = network_findings(spawner, config, args.config, args.as_user, args.partition)
+        print(as_json(findings, args.config) if args.json else as_text(findings, args.config))
+        return 0 if summary(findings)["ok"] else 1
     spawner = build_spawner(config)
     findings = check_config(
         spawner,

@@ -260,12 +260,10 @@ class Hub:
         self.workdir = Path(workdir)
         self.internal_ssl = internal_ssl
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
-        self.hub_port = free_port()
-        self.api_port = free_port()
+        self.port, self.hub_port, self.api_port = self.choose_ports()
         self.proxy_auth_token = secrets.token_hex(16)
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
-        self.url = f"http://127.0.0.1:{self.port}{self.base_url.rstrip('/')}"
+        self.url = f"http://{self.host}:{self.port}{self.base_url.rstrip('/')}"
         self.extra_config = extra_config
         self.preamble = preamble
         self.venv = Path(venv)
@@ -274,6 +272,17 @@ class Hub:
         self.proc: subprocess.Popen | None = None
         self.log_path = self.workdir / "jupyterhub.log"
         self._log_offset = 0
+
+    #: where the hub listens (and is reached from the tests)
+    host = "127.0.0.1"
+
+    def choose_ports(self) -> tuple[int, int, int]:
+        """The proxy's public port, the hub's own and the proxy's API port."""
+        return free_port(), free_port(), free_port()
+
+    def launch_argv(self) -> list[str]:
+        """The command line that runs the hub (in its working folder)."""
+        return [str(self.venv / "bin" / "jupyterhub"), "-f", "jupyterhub_config.py"]
 
     # -- process ----------------------------------------------------------------
 
@@ -296,10 +305,10 @@ class Hub:
         c = get_config()
         c.Spawner.start_timeout = 90
         c.Spawner.http_timeout = 60
-        c.JupyterHub.ip = "127.0.0.1"
+        c.JupyterHub.ip = "{self.host}"
         c.JupyterHub.port = {self.port}
         c.JupyterHub.base_url = {self.base_url!r}
-        c.JupyterHub.hub_ip = "127.0.0.1"
+        c.JupyterHub.hub_ip = "{self.host}"
         c.JupyterHub.hub_port = {self.hub_port}
         c.JupyterHub.internal_ssl = {self.internal_ssl!r}
         c.ConfigurableHTTPProxy.api_url = "{self.proxy_api_url}"
@@ -341,7 +350,7 @@ class Hub:
         log = open(self.log_path, "a")  # noqa: SIM115 - owned by the process
         self._log_offset = self.log_path.stat().st_size
         self.proc = subprocess.Popen(
-            [str(self.venv / "bin" / "jupyterhub"), "-f", "jupyterhub_config.py"],
+            self.launch_argv(),
             cwd=self.workdir,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -425,7 +434,7 @@ class Hub:
 
     @property
     def proxy_api_url(self) -> str:
-        return f"{'https' if self.internal_ssl else 'http'}://127.0.0.1:{self.api_port}"
+        return f"{'https' if self.internal_ssl else 'http'}://{self.host}:{self.api_port}"
 
     def internal_ssl_file(self, record: str, suffix: str) -> str:
         """A file of the hub's internal_ssl store: ``record`` (``hub-internal``,

@@ -1,0 +1,216 @@
+#!/usr/bin/env bash
+# A centre's layout on this one machine, next to the main test cluster: a hub's
+# host and two compute nodes, each a network namespace of its own behind a
+# firewall, joined by a bridge, with a Slurm cluster of their own.
+#
+#   dev/site-up.sh            # build what is missing and start it (again: a check)
+#   dev/site-up.sh --stop     # stop its daemons and remove the namespaces
+#
+# Hosts (bridge mossbr0, 10.77.0.0/24):
+#   10.77.0.1   this machine's own namespace: slurmctld, and the users' browsers
+#   10.77.0.10  namespace moss-hub: where the tests run JupyterHub, as the ordinary
+#               account moss-hub, with the sudo rules 'jupyterhub-moss sudoers' prints
+#   10.77.0.11  namespace moss-site1: slurmd of node site1 (port 36818)
+#   10.77.0.12  namespace moss-site2: slurmd of node site2 (port 36818)
+# Firewall (nftables, in each namespace, incoming; everything else dropped):
+#   nodes: slurmd's port from the controller; 41000-41999 (the servers) from the
+#          hub's host only
+#   hub:   everything from 10.77.0.1 (browsers, admins); 18100-18199 (the hub's API
+#          port of the tests' hubs) from the nodes
+# Slurm: its own slurmctld (port 36817, /etc/moss-dev/site/slurm.conf, so
+# SLURM_CONF must name it), partition "site" = site[1-2], no accounting; the
+# machine's munged, whose socket is a file and so reaches every namespace.
+# Jobs run in their node's namespace: a server listens on the node's address, and
+# reaches the hub at 10.77.0.10.
+#
+# What it costs: two more slurmd and one slurmctld (a few MB each), a bridge and
+# three veth pairs; it starts in about 2 s.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+CONF=/etc/moss-dev/site
+STATE=/var/lib/moss-dev/site
+LOG_DIR=/var/log/moss-dev
+BRIDGE=mossbr0
+NET=10.77.0
+CTLD_PORT=36817
+SLURMD_PORT=36818
+HUB_ACCOUNT=moss-hub
+USERS_GROUP=moss-site-users
+NODES="site1 site2"
+
+log() { echo "[site-up] $*"; }
+pid_alive() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+stop_daemons() {
+    local f
+    for f in "$STATE"/slurmd-*.pid "$STATE/slurmctld.pid"; do
+        if pid_alive "$f"; then kill "$(cat "$f")" 2>/dev/null || true; fi
+    done
+    for _ in $(seq 100); do
+        local alive=0
+        for f in "$STATE"/slurmd-*.pid "$STATE/slurmctld.pid"; do pid_alive "$f" && alive=1; done
+        [ $alive = 0 ] && return 0
+        sleep 0.1
+    done
+}
+
+stop_site() {
+    stop_daemons
+    for ns in moss-hub moss-site1 moss-site2; do ip netns del "$ns" 2>/dev/null || true; done
+    ip link del "$BRIDGE" 2>/dev/null || true
+}
+
+if [ "${1:-}" = "--stop" ]; then
+    stop_site
+    exit 0
+fi
+
+command -v nft >/dev/null || {
+    log "installing nftables"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends nftables >/dev/null
+}
+command -v slurmctld >/dev/null || {
+    echo "run dev/cluster-up.sh first (Slurm and munge)" >&2
+    exit 1
+}
+
+# -- accounts -------------------------------------------------------------------
+getent group "$USERS_GROUP" >/dev/null || groupadd "$USERS_GROUP"
+for i in $(seq -f '%02g' 1 16); do
+    id -nG "moss$i" | grep -qw "$USERS_GROUP" || usermod -a -G "$USERS_GROUP" "moss$i"
+done
+id "$HUB_ACCOUNT" >/dev/null 2>&1 ||
+    useradd --system --create-home --home-dir "/var/lib/$HUB_ACCOUNT" --shell /usr/sbin/nologin "$HUB_ACCOUNT"
+
+# -- network --------------------------------------------------------------------
+netns() { # NAME ADDRESS
+    local name=$1 address=$2 veth=v${1#moss-}
+    if ip netns list | grep -qw "$name"; then
+        ip -n "$name" -o addr show dev eth0 2>/dev/null | grep -qF " $address/" && return 0
+        ip netns del "$name" # left half made
+    fi
+    # A namespace deleted while a process still held it keeps its pair alive.
+    ip link del "$veth" 2>/dev/null || true
+    ip netns add "$name"
+    ip link add "$veth" type veth peer name eth0 netns "$name"
+    ip link set "$veth" master "$BRIDGE" up
+    ip -n "$name" link set lo up
+    ip -n "$name" addr add "$address/24" dev eth0
+    ip -n "$name" link set eth0 up
+    ip -n "$name" route add default via "$NET.1"
+}
+if ! ip link show "$BRIDGE" >/dev/null 2>&1; then
+    ip link add "$BRIDGE" type bridge
+    ip addr add "$NET.1/24" dev "$BRIDGE"
+    ip link set "$BRIDGE" up
+fi
+netns moss-hub "$NET.10"
+netns moss-site1 "$NET.11"
+netns moss-site2 "$NET.12"
+for n in $NODES; do
+    grep -q "\\b$n\\b" /etc/hosts || echo "$NET.1${n#site} $n" >>/etc/hosts
+done
+grep -q "\\bmoss-hub\\b" /etc/hosts || echo "$NET.10 moss-hub" >>/etc/hosts
+
+firewall() { # NAMESPACE RULES...
+    local ns=$1
+    shift
+    ip netns exec "$ns" nft -f - <<NFT
+flush ruleset
+table inet moss {
+    chain input {
+        type filter hook input priority 0; policy drop;
+        iif lo accept
+        ct state established,related accept
+        icmp type echo-request accept
+$(printf '        %s\n' "$@")
+    }
+}
+NFT
+}
+for n in $NODES; do
+    firewall "moss-$n" \
+        "ip saddr $NET.1 tcp dport $SLURMD_PORT accept" \
+        "ip saddr $NET.10 tcp dport 41000-41999 accept"
+done
+firewall moss-hub \
+    "ip saddr $NET.1 accept" \
+    "ip saddr { $NET.11, $NET.12 } tcp dport 18100-18199 accept"
+
+# -- Slurm ----------------------------------------------------------------------
+mkdir -p "$CONF" "$STATE/ctld" "$LOG_DIR"
+chown slurm: "$STATE/ctld"
+cat >"$CONF/slurm.conf.new" <<CONF
+# Written by jupyterhub_moss dev/site-up.sh: the hosts of a centre, as namespaces.
+ClusterName=mosssite
+SlurmctldHost=$(hostname)($NET.1)
+SlurmUser=slurm
+SlurmctldPort=$CTLD_PORT
+SlurmdPort=$SLURMD_PORT
+AuthType=auth/munge
+StateSaveLocation=$STATE/ctld
+SlurmdSpoolDir=$STATE/d-%n
+SlurmctldPidFile=$STATE/slurmctld.pid
+SlurmdPidFile=$STATE/slurmd-%n.pid
+SlurmctldLogFile=$LOG_DIR/site-slurmctld.log
+SlurmdLogFile=$LOG_DIR/site-slurmd-%n.log
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core_Memory
+DefMemPerCPU=500
+SlurmdParameters=config_overrides
+SchedulerParameters=batch_sched_delay=0
+AccountingStorageType=accounting_storage/none
+MailProg=/bin/true
+ReturnToService=2
+MinJobAge=300
+KillWait=5
+MpiDefault=none
+NodeName=site1 NodeAddr=$NET.11 CPUs=8 RealMemory=16000 State=UNKNOWN
+NodeName=site2 NodeAddr=$NET.12 CPUs=8 RealMemory=16000 State=UNKNOWN
+PartitionName=site Nodes=site[1-2] MaxTime=02:00:00 Default=YES State=UP
+CONF
+if ! cmp -s "$CONF/slurm.conf.new" "$CONF/slurm.conf"; then
+    mv "$CONF/slurm.conf.new" "$CONF/slurm.conf"
+    stop_daemons # they run with the old configuration
+else
+    rm -f "$CONF/slurm.conf.new"
+fi
+chmod 0644 "$CONF/slurm.conf"
+export SLURM_CONF=$CONF/slurm.conf
+pid_alive "$STATE/slurmctld.pid" || {
+    log "starting slurmctld"
+    /usr/sbin/slurmctld
+}
+for n in $NODES; do
+    pid_alive "$STATE/slurmd-$n.pid" || {
+        log "starting slurmd for $n in namespace moss-$n"
+        mkdir -p "$STATE/d-$n"
+        # nsenter, not "ip netns exec": that one mounts a /sys of its own, without
+        # the cgroup file system slurmd looks for.
+        nsenter --net="/run/netns/moss-$n" /usr/sbin/slurmd -N "$n"
+    }
+done
+deadline=$((SECONDS + 60))
+while :; do
+    ready=1
+    for n in $NODES; do
+        info=$(scontrol show node "$n" 2>/dev/null || true)
+        grep -q 'SlurmdStartTime=[0-9]' <<<"$info" || ready=0
+        if grep -Eq 'State=[A-Z+]*(DRAIN|DOWN)' <<<"$info"; then
+            scontrol update nodename="$n" state=resume >/dev/null 2>&1 || true
+            ready=0
+        fi
+    done
+    [ $ready = 1 ] && break
+    if [ $SECONDS -ge $deadline ]; then
+        echo "the site's nodes did not register; see $LOG_DIR/site-*.log" >&2
+        sinfo -N -l >&2 || true
+        exit 1
+    fi
+    sleep 0.2
+done
+log "site is up: hub 10.77.0.10 (moss-hub), nodes $(sinfo -h -N -o '%N' | sort -u | tr '\n' ' ')"
+: "$here"

@@ -54,6 +54,10 @@ _SAID_CHARS = 300
 #: processes on the hub at the same moment.
 SUBMISSION_SLOTS = 4
 
+#: When a job whose ``sbatch`` did not give its id is looked for, in seconds after
+#: the submission failed (see :meth:`ServerJob.cancel_unrecorded`).
+UNRECORDED_LOOKS = (0.0, 5.0, 20.0, 60.0, 180.0)
+
 
 def submission_slots() -> asyncio.Semaphore:
     """The hub's one limit on concurrent submissions (one per event loop)."""
@@ -96,7 +100,8 @@ class ServerJob:
         ``record(job_id)`` before anything else happens.
 
         If sbatch does not answer in time, or answers without an id, the job it
-        may have submitted is looked up by its comment (``token``) and cancelled.
+        may have submitted is looked for by its comment (``token``) and cancelled,
+        in the background (:meth:`cancel_unrecorded`).
         """
         try:
             async with submission_slots():
@@ -106,14 +111,14 @@ class ServerJob:
         except SlurmCommandError as e:
             log.error("sbatch failed for %s: %s", self.log_name, e)
             if e.timed_out:
-                await self.cancel_unrecorded(token)
+                self._in_background(self.cancel_unrecorded(token))
                 message = "Slurm did not answer the job submission in time; please try again."
             else:
                 message = f"Slurm refused the job: {e.reason}"
             raise JobError(message, reason="sbatch_failed", log_message=str(e)) from None
         job_id = result.stdout.strip().split(";", 1)[0]
         if not JOB_ID.match(job_id):
-            await self.cancel_unrecorded(token)
+            self._in_background(self.cancel_unrecorded(token))
             raise JobError(
                 "Slurm did not return a job id for the submission.",
                 reason="sbatch_failed",
@@ -122,30 +127,56 @@ class ServerJob:
         record(job_id)
         return job_id
 
-    async def cancel_unrecorded(self, token: str) -> None:
-        """Cancel the user's job submitted with ``token`` whose id sbatch did not give."""
-        marker = new_marker()
-        argv = squeue_user_argv(self.username, marker, self.client.path("squeue"))
+    @staticmethod
+    def _in_background(coroutine) -> None:
+        tasks = per_loop("unrecorded job lookups", set)
+        task = asyncio.ensure_future(coroutine)
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    async def cancel_unrecorded(self, token: str, looks=UNRECORDED_LOOKS) -> list[str]:
+        """Cancel the user's job submitted with ``token`` whose id sbatch did not give,
+        looked for at each of ``looks`` (seconds from now) until found: a slow or
+        stopped controller may create it later, from the request it holds. The ids
+        cancelled."""
         comment = f"{SUBMIT_COMMENT}{token}"
-        try:
-            result = await self.client.run(argv)
-            jobs = parse_squeue(result.stdout, marker)
-        except (SlurmCommandError, ValueError) as e:
-            log.error(
-                "Could not look for a job of %s submitted with comment %s, which may be left "
-                "in Slurm: %s",
-                self.log_name,
-                comment,
-                e,
-            )
-            return
-        for job_id, status in jobs.items():
-            if status.submitted_with(token) and status.user in (None, self.username):
+        waited = 0.0
+        for at in looks:
+            if at > waited:
+                await asyncio.sleep(at - waited)
+                waited = at
+            found = await self._submitted_with(token)
+            for job_id in found:
                 log.warning("Cancelling job %s of %s, submitted unrecorded", job_id, self.log_name)
                 try:
                     await self.cancel(job_id)
                 except JobError as e:
                     log.error("Could not cancel job %s: %s", job_id, e)
+            if found:
+                return found
+        log.error(
+            "No job of %s submitted with comment %s was found within %g s; should Slurm"
+            " create it later, it is left there",
+            self.log_name,
+            comment,
+            waited,
+        )
+        return []
+
+    async def _submitted_with(self, token: str) -> list[str]:
+        marker = new_marker()
+        argv = squeue_user_argv(self.username, marker, self.client.path("squeue"))
+        try:
+            result = await self.client.run(argv)
+            jobs = parse_squeue(result.stdout, marker)
+        except (SlurmCommandError, ValueError) as e:
+            log.warning("Could not look for an unrecorded job of %s: %s", self.log_name, e)
+            return []
+        return [
+            job_id
+            for job_id, status in jobs.items()
+            if status.submitted_with(token) and status.user in (None, self.username)
+        ]
 
     # -- follow ---------------------------------------------------------------
 

@@ -4,7 +4,11 @@ and the servers run on other hosts behind their firewalls. Network namespaces
 stand for the hosts."""
 
 import json
+import os
+import signal
 import subprocess
+import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -29,11 +33,14 @@ def site():
 
 @pytest.fixture
 def site_hub(site, request):
-    """A started site hub (extra config from the test's ``site_config`` marker)."""
+    """A started site hub (extra config from the test's ``site_config`` marker, where
+    HUB_PORT stands for the hub's port)."""
     marker = request.node.get_closest_marker("site_config")
     extra = marker.args[0] if marker else ""
+    hub_hosts = marker.kwargs.get("hub_hosts", "") if marker else ""
     with site_workdir(request.node.name[:40]) as folder:
-        hub = SiteHub(folder, extra)
+        hub = SiteHub(folder, hub_hosts=hub_hosts)
+        hub.extra_config = extra.replace("HUB_PORT", str(hub.hub_port))
         (hub.workdir / "jupyterhub_config.py").write_text(hub.config_text())
         with installed_sudo_rules(sudoers_for(hub.workdir / "jupyterhub_config.py")):
             hub.start()
@@ -91,8 +98,13 @@ def test_a_server_on_another_host_starts_is_proxied_survives_a_hub_restart_and_s
     r = site_hub.api("DELETE", f"/users/{user}/server")
     assert r.status_code in (202, 204), r.text
     site_hub.wait_stopped(user)
-    state = site_slurm("scontrol", "show", "job", job_id)
-    assert "JobState=CANCELLED" in state or "JobState=COMPLETED" in state, state
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        state = site_slurm("scontrol", "-o", "show", "job", job_id)
+        if "JobState=CANCELLED" in state or "JobState=COMPLETED" in state:
+            break
+        time.sleep(0.5)
+    assert "JobState=CANCELLED" in state or "JobState=COMPLETED" in state, state[:300]
 
 
 @pytest.mark.site_config("c.Spawner.port = 41234\n")
@@ -151,3 +163,69 @@ def test_the_network_check_names_the_direction_a_firewall_closes(site_hub):
         assert network_check(site_hub) == {"node-cannot-reach-hub", "hub-reaches-node"}
     finally:
         site_up()
+
+
+def stopped_controller():
+    """The site's slurmctld, stopped (SIGSTOP) until the block ends."""
+    pid = int(Path("/var/lib/moss-dev/site/slurmctld.pid").read_text())
+    os.kill(pid, signal.SIGSTOP)
+    return pid
+
+
+@pytest.mark.site_config("c.MOSlurmSpawner.slurm_command_timeout = 3\n")
+def test_a_submission_answered_too_late_leaves_no_process_and_its_job_is_cancelled(site_hub):
+    user = "moss05"
+    # What the form needs from Slurm is known before the controller stops.
+    client = site_hub.login(user)
+    try:
+        assert client.get("/hub/api/moss/resources", headers=site_hub.xsrf(client)).is_success
+    finally:
+        client.close()
+    pid = stopped_controller()
+    try:
+        r = site_hub.api(
+            "POST", f"/users/{user}/server", json={"user_options": {"partition": "site"}}
+        )
+        if r.status_code == 202:
+            failed = [e for e in site_hub.progress_events(user) if e.get("failed")]
+            assert failed, "the spawn did not fail"
+            message = failed[-1]["message"]
+        else:
+            message = r.json()["message"]
+        assert "did not answer the job submission in time" in message, message
+        # The sbatch the hub ran as the user, through sudo, is gone.
+        left = subprocess.run(["pgrep", "-u", user, "-a", "sbatch"], capture_output=True, text=True)
+        assert left.stdout == "", left.stdout
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    # The controller, going on, creates the job from the request it held; the hub
+    # finds it by its comment and cancels it.
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if "submitted unrecorded" in site_hub.log(since_start=True):
+            break
+        time.sleep(1)
+    assert "submitted unrecorded" in site_hub.log(since_start=True)
+    deadline = time.time() + 30
+    while time.time() < deadline and site_slurm("squeue", "-h", "-u", user, "-o", "%i").strip():
+        time.sleep(0.5)
+    assert site_slurm("squeue", "-h", "-u", user, "-o", "%i").strip() == ""
+
+
+@pytest.mark.site_config(
+    """
+    c.JupyterHub.hub_ip = "0.0.0.0"
+    c.JupyterHub.hub_connect_url = "http://moss-hub:HUB_PORT"
+    c.MOSlurmSpawner.node_address = "{node}.ib"
+    """,
+    hub_hosts="10.77.0.11 site1.ib\n10.77.0.12 site2.ib\n",
+)
+def test_hub_connect_url_and_a_node_address_that_resolves_only_on_the_hub(site_hub):
+    user = "moss06"
+    model = start(site_hub, user)
+    node = model["state"]["job_node"]
+    target = site_hub.proxy_routes()[f"/user/{user}"]["target"]
+    assert target.startswith(f"http://{node}.ib:41"), target
+    assert answers(site_hub, user)
+    # The name means nothing off the hub's host.
+    assert subprocess.run(["getent", "hosts", f"{node}.ib"], capture_output=True).returncode != 0

@@ -73,7 +73,10 @@ class SiteHub(Hub):
 
     host = HUB_ADDRESS
 
-    def __init__(self, workdir: Path, extra_config: str = "", **kwargs):
+    def __init__(self, workdir: Path, extra_config: str = "", hub_hosts: str = "", **kwargs):
+        """``hub_hosts``: lines added to /etc/hosts for the hub's host alone (its
+        processes get a mount namespace of their own)."""
+        self.hub_hosts = hub_hosts
         kwargs.setdefault("env", {})["SLURM_CONF"] = SITE_CONF
         kwargs["env"]["HOME"] = pwd.getpwnam(HUB_ACCOUNT).pw_dir
         super().__init__(workdir, extra_config, **kwargs)
@@ -95,7 +98,15 @@ class SiteHub(Hub):
         )
 
     def launch_argv(self) -> list[str]:
-        return in_hub_host(*super().launch_argv())
+        argv = in_hub_host(*super().launch_argv())
+        if not self.hub_hosts:
+            return argv
+        hosts = self.workdir / "hosts"
+        hosts.write_text(Path("/etc/hosts").read_text() + self.hub_hosts)
+        return [
+            "unshare", "--mount", "--propagation", "private", "--",
+            "sh", "-c", 'mount --bind "$0" /etc/hosts && exec "$@"', str(hosts), *argv,
+        ]  # fmt: skip
 
 
 def sudoers_for(config: Path) -> str:

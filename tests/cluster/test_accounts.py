@@ -9,7 +9,7 @@ import json
 import re
 
 import pytest
-from support.hubtools import PARTITIONS, active_jobs, job_info, slurm
+from support.hubtools import PARTITIONS, active_jobs, job_info, node4_reservation, queries_as, slurm
 
 pytestmark = pytest.mark.cluster
 
@@ -183,3 +183,26 @@ def test_an_account_the_admin_sets_is_kept_and_not_offered(hub_factory):
     assert r.status_code in (201, 202), r.text
     model = hub.wait_ready("moss01")
     assert job_info(model["state"]["job_id"])["Account"] == "proj1"
+
+
+def test_a_hub_whose_queries_run_as_an_ordinary_account_offers_accounts_qos_reservations(
+    hub_factory,
+):
+    """sacctmgr, squeue, sinfo and scontrol as moss16, which is nobody's operator."""
+    user = "moss01"
+    with queries_as("moss16") as folder, node4_reservation(user) as reservation:
+        hub = hub_factory(CONFIG + f"c.MOSlurmSpawner.slurm_bin_dir = {str(folder)!r}\n")
+        data = form_data(hub, user)
+        accounts = data["facts"]["accounts"]["accounts"]
+        assert set(accounts) == sacctmgr_accounts(user)
+        assert sorted(accounts["proj1"]["partitions"]["cpu"]["qos"]) == [
+            "capped",
+            "normal",
+            "short",
+        ]
+        assert [r["name"] for r in data["facts"]["reservations"]["long"]] == [reservation]
+        options = {"partition": "cpu", "account": "proj1", "qos": "short", "runtime": "00:25:00"}
+        r = hub.api("POST", f"/users/{user}/server", json={"user_options": options})
+        assert r.status_code in (201, 202), r.text
+        info = job_info(hub.wait_ready(user)["state"]["job_id"])
+        assert (info["Account"], info["QOS"]) == ("proj1", "short")

@@ -9,7 +9,7 @@ slurmctld shows root everything, so the hub's ``sinfo``, ``scontrol`` and
 import subprocess
 
 import pytest
-from support.hubtools import HUB_VENV, PARTITIONS, shared_folder, slurm, write_script
+from support.hubtools import HUB_VENV, PARTITIONS, queries_as, slurm
 
 pytestmark = pytest.mark.cluster
 
@@ -36,16 +36,7 @@ def hidden_partitions():
 
 @pytest.fixture
 def unprivileged_queries():
-    """A ``slurm_bin_dir`` whose query commands run as the hub's ordinary account;
-    ``sbatch`` and ``scancel`` run as the user, as always."""
-    with shared_folder() as folder:
-        for command in ("sinfo", "squeue", "scontrol", "sacctmgr"):
-            write_script(
-                folder / command,
-                f'#!/bin/bash\nexec runuser -u {HUB_ACCOUNT} -- /usr/bin/{command} "$@"\n',
-            )
-        for command in ("sbatch", "scancel"):
-            write_script(folder / command, f'#!/bin/bash\nexec /usr/bin/{command} "$@"\n')
+    with queries_as(HUB_ACCOUNT) as folder:
         yield folder
 
 

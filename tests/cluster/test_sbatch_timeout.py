@@ -78,10 +78,12 @@ def submit_too_late(hub_factory, user, timeout, wait_for_port=False):
             message = r.json()["message"]
         elapsed = time.monotonic() - started
         submitted = (folder / f"submitted-{user}").read_text().strip()
-        # The hub looks for the job in the background, through the same stand-in:
-        # it must still be there.
+        # The hub looks for the job and cancels it in the background, through the
+        # same stand-in: it must still be there until the job has ended.
         deadline = time.time() + 30
-        while "submitted unrecorded" not in hub.log() and time.time() < deadline:
+        while time.time() < deadline and (
+            "submitted unrecorded" not in hub.log() or submitted.split(";")[0] in active_jobs(user)
+        ):
             time.sleep(0.2)
     job_id = submitted.split(";")[0]
     assert re.fullmatch(r"[0-9]+", job_id), submitted  # the job was really submitted

@@ -228,6 +228,22 @@ def shared_folder(prefix: str = "moss-shared-"):
         shutil.rmtree(folder, ignore_errors=True)
 
 
+@contextmanager
+def queries_as(account: str):
+    """A ``slurm_bin_dir`` whose query commands (sinfo, squeue, scontrol, sacctmgr)
+    run as ``account``, as at a site whose hub runs unprivileged (slurmctld shows
+    root everything); sbatch and scancel run as the user, as always."""
+    with shared_folder() as folder:
+        for command in ("sinfo", "squeue", "scontrol", "sacctmgr"):
+            write_script(
+                folder / command,
+                f'#!/bin/bash\nexec runuser -u {account} -- /usr/bin/{command} "$@"\n',
+            )
+        for command in ("sbatch", "scancel"):
+            write_script(folder / command, f'#!/bin/bash\nexec /usr/bin/{command} "$@"\n')
+        yield folder
+
+
 def write_script(path: Path, text: str) -> Path:
     """An executable script that every user may run."""
     path.write_text(text)

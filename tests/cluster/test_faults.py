@@ -29,8 +29,19 @@ pytestmark = pytest.mark.cluster
 CLUSTER_UP = REPO / "dev" / "cluster-up.sh"
 
 
+def of_the_site_layout(pid: str) -> bool:
+    """Whether process ``pid`` is a daemon of dev/site-up.sh's cluster (started with
+    its SLURM_CONF)."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            return b"SLURM_CONF=/etc/moss-dev/site/" in f.read()
+    except OSError:
+        return False
+
+
 def controller_pids():
-    """The pids of this cluster's slurmctld: those that share our root directory.
+    """The pids of this cluster's slurmctld: those that share our root directory,
+    but for the site layout's (dev/site-up.sh), which shares it too.
 
     The Slurm 24.11 cluster (dev/slurm24-up.sh) runs its own slurmctld in a chroot
     on the same machine; both see each other's processes.
@@ -44,7 +55,8 @@ def controller_pids():
         except OSError:  # gone meanwhile
             continue
         if (theirs.st_dev, theirs.st_ino) == (root.st_dev, root.st_ino):
-            pids.append(int(pid))
+            if not of_the_site_layout(pid):
+                pids.append(int(pid))
     return pids
 
 

@@ -78,17 +78,27 @@ command -v slurmctld >/dev/null || {
 # -- accounts -------------------------------------------------------------------
 getent group "$USERS_GROUP" >/dev/null || groupadd "$USERS_GROUP"
 for i in $(seq -f '%02g' 1 16); do
-    id -nG "moss$i" | grep -qw "$USERS_GROUP" || usermod -a -G "$USERS_GROUP" "moss$i"
+    groups=" $(id -nG "moss$i") "
+    [[ $groups == *" $USERS_GROUP "* ]] || usermod -a -G "$USERS_GROUP" "moss$i"
 done
 id "$HUB_ACCOUNT" >/dev/null 2>&1 ||
     useradd --system --create-home --home-dir "/var/lib/$HUB_ACCOUNT" --shell /usr/sbin/nologin "$HUB_ACCOUNT"
 
 # -- network --------------------------------------------------------------------
 netns() { # NAME ADDRESS
-    local name=$1 address=$2 veth=v${1#moss-}
-    if ip netns list | grep -qw "$name"; then
-        ip -n "$name" -o addr show dev eth0 2>/dev/null | grep -qF " $address/" && return 0
+    local name=$1 address=$2 veth=v${1#moss-} listed addresses
+    # (Output read whole, then matched: "| grep -q" under pipefail fails at random,
+    # when grep's early exit cuts the writer off.)
+    listed=$(ip netns list)
+    if [[ " ${listed//$'\n'/ } " == *" $name "* ]]; then
+        addresses=$(ip -n "$name" -o addr show dev eth0 2>/dev/null || true)
+        [[ $addresses == *" $address/"* ]] && return 0
         ip netns del "$name" # left half made
+    fi
+    # A daemon of the old namespace would go on in it, cut off: it is started anew.
+    if pid_alive "$STATE/slurmd-${name#moss-}.pid"; then
+        kill "$(cat "$STATE/slurmd-${name#moss-}.pid")" 2>/dev/null || true
+        for _ in $(seq 100); do pid_alive "$STATE/slurmd-${name#moss-}.pid" || break; sleep 0.1; done
     fi
     # A namespace deleted while a process still held it keeps its pair alive.
     ip link del "$veth" 2>/dev/null || true
@@ -185,6 +195,13 @@ pid_alive "$STATE/slurmctld.pid" || {
     /usr/sbin/slurmctld
 }
 for n in $NODES; do
+    # One left running in a namespace since deleted is cut off: it is started anew.
+    if pid_alive "$STATE/slurmd-$n.pid" &&
+        [ "$(ip netns identify "$(cat "$STATE/slurmd-$n.pid")")" != "moss-$n" ]; then
+        log "slurmd of $n runs outside namespace moss-$n: starting it again"
+        kill "$(cat "$STATE/slurmd-$n.pid")" 2>/dev/null || true
+        for _ in $(seq 100); do pid_alive "$STATE/slurmd-$n.pid" || break; sleep 0.1; done
+    fi
     pid_alive "$STATE/slurmd-$n.pid" || {
         log "starting slurmd for $n in namespace moss-$n"
         mkdir -p "$STATE/d-$n"

@@ -216,7 +216,8 @@ async def test_a_booting_server_is_asked_about_less_and_less_often(tmp_path, squ
     assert 5 <= len(times) <= 10, gaps
     # Never slower than start_interval (doubling would give 3.2), with room for a busy machine.
     assert max(gaps) < 1.6 + 0.5, gaps
-    assert min(gaps[-2:]) > 1.6 * (1 - PAUSE_JITTER) - 0.05, gaps
+    # (A gap is measured between two polls' ends: one that ends late shortens the next.)
+    assert min(gaps[-2:]) > 1.6 * (1 - PAUSE_JITTER) - 0.15, gaps
 
 
 async def test_a_booting_server_is_looked_at_again_only_after_four_quick_pauses(tmp_path, squeue):

@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 from ..slurm.runner import SlurmCommandError
+from ..slurm.squeue import new_marker, parse_squeue, squeue_argv
 from ..slurm.text import JOB_ID
 from .config import hub_for_jobs
 from .findings import ERROR, INFO, Finding
@@ -167,23 +168,20 @@ async def _follow(client, spawner, job_id: str, api_url: str, wait: float) -> li
     deadline = time.monotonic() + wait
     state, node, said = "", "", None
     while time.monotonic() < deadline:
-        result = await client.run(
-            [
-                client.path("squeue"),
-                "--noheader",
-                "--all",
-                "--jobs",
-                job_id,
-                "--format",
-                "%T|%N|%k",
-            ],
-            check=False,
-        )
-        state, _, rest = result.stdout.strip().partition("|")
-        node, _, comment = rest.partition("|")
-        said = parse_network_comment(comment)
-        if said is not None or (result.stdout.strip() == "" and result.returncode == 0):
-            break
+        marker = new_marker()
+        result = await client.run(squeue_argv(job_id, marker, client.path("squeue")), check=False)
+        try:
+            status = parse_squeue(result.stdout, marker).get(job_id)
+        except ValueError:
+            status = None
+        if status is None:
+            if result.returncode == 0:
+                break  # gone
+        else:
+            state, node = status.state, status.node or ""
+            said = parse_network_comment(status.comment)
+            if said is not None:
+                break
         await asyncio.sleep(1)
     if said is None:
         return [

@@ -213,17 +213,25 @@ def test_a_failure_after_the_comment_is_written_never_stops_the_server(hub, fake
     assert (fake_scontrol / "args").exists()
 
 
-@pytest.fixture
-def tls_hub(tmp_path):
-    """The fake hub behind TLS, with a certificate for 127.0.0.1 signed by itself."""
-    cert, key = tmp_path / "hub.crt", tmp_path / "hub.key"
+def self_signed(folder: Path, name: str, *extra: str) -> Path:
+    """A new self-signed certificate for 127.0.0.1, ``folder/name.crt`` (its key
+    ``name.key``); ``extra``: more ``openssl req`` arguments."""
+    cert = folder / f"{name}.crt"
     subprocess.run(
         ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
-        + ["-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"]
-        + ["-keyout", str(key), "-out", str(cert)],
+        + ["-subj", "/CN=127.0.0.1", *extra]
+        + ["-keyout", str(folder / f"{name}.key"), "-out", str(cert)],
         check=True,
         capture_output=True,
     )
+    return cert
+
+
+@pytest.fixture
+def tls_hub(tmp_path):
+    """The fake hub behind TLS, with a certificate for 127.0.0.1 signed by itself."""
+    cert = self_signed(tmp_path, "hub", "-addext", "subjectAltName=IP:127.0.0.1")
+    key = tmp_path / "hub.key"
     FakeHub.calls, FakeHub.status = [], 200
     server = http.server.HTTPServer(("127.0.0.1", 0), FakeHub)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -286,13 +294,7 @@ def test_with_tls_the_report_accepts_only_a_listener_presenting_the_jobs_own_cer
     # The listener (the fake hub's socket, held by this process) presents cert.
     ours = tls_report(server, fake_scontrol, cert, tmp_path)
     assert ours.returncode == 0, ours.stderr
-    other = tmp_path / "other.crt"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
-        + ["-subj", "/CN=127.0.0.1", "-keyout", str(tmp_path / "other.key"), "-out", str(other)],
-        check=True,
-        capture_output=True,
-    )
+    other = self_signed(tmp_path, "other")
     FakeHub.calls = []
     theirs = tls_report(server, fake_scontrol, other, tmp_path)
     assert theirs.returncode == 10, theirs.stderr
@@ -308,13 +310,7 @@ def test_with_tls_a_listener_that_speaks_no_tls_is_not_ready_yet(fake_scontrol, 
     closer.start()
     tls_dir = tmp_path / "tls"
     tls_dir.mkdir()
-    cert = tmp_path / "c.crt"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
-        + ["-subj", "/CN=x", "-keyout", str(tmp_path / "c.key"), "-out", str(cert)],
-        check=True,
-        capture_output=True,
-    )
+    cert = self_signed(tmp_path, "c")
     (tls_dir / "server.crt").write_text(cert.read_text())
     code = f"moss_probe_ip=127.0.0.1\nmoss_tls_dir={shlex.quote(str(tls_dir))}\n"
     code += f"moss_python={shlex.quote(sys.executable)}\nmoss_submit_comment=\n"

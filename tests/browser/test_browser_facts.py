@@ -259,7 +259,8 @@ def test_the_page_says_when_slurm_would_start_the_server(browser, hub_factory): 
 
 
 def squeue_end_clock(job_id: str) -> str:
-    """The job's end as squeue reports it, as the page words it (HH:MM, local time)."""
+    """The job's end as squeue reports it, as the page words it: HH:MM in local time,
+    after the day ("Tue, Dec 8 ") when the job ends on another day than today."""
     out = subprocess.run(
         ["squeue", "-h", "-j", job_id, "-o", "%e"],
         capture_output=True,
@@ -267,7 +268,11 @@ def squeue_end_clock(job_id: str) -> str:
         env={**os.environ, "SLURM_TIME_FORMAT": "standard"},
         check=True,
     ).stdout.strip()
-    return datetime.fromisoformat(out).strftime("%H:%M")
+    end = datetime.fromisoformat(out)
+    clock = end.strftime("%H:%M")
+    if end.date() == datetime.now().date():
+        return clock
+    return f"{end:%a}, {end:%b} {end.day} {clock}"
 
 
 def test_home_page_shows_each_servers_job_and_when_it_ends(browser, hub_factory):  # noqa: F811

@@ -58,7 +58,7 @@ from . import state as jobstate
 from .progress import SpawnProgress
 from .request import batch_script
 from .settings import MossSettings
-from .tls import TLS_FILES, node_alt_names, read_server_certs
+from .tls import TLS_FILES, read_server_certs, server_alt_names
 
 __all__ = ["MOSlurmSpawner"]
 
@@ -423,10 +423,10 @@ class MOSlurmSpawner(MossSettings, Spawner):
         return (self.node_address.format(node=node), port)
 
     async def create_certs(self):
-        """internal_ssl: a certificate that names every node of the chosen partition
-        as the hub reaches it (``node_address``), unless ``ssl_alt_names`` is set."""
+        """internal_ssl: a certificate that names the chosen partition's nodes, as
+        :func:`.tls.server_alt_names` says."""
         configured = self.ssl_alt_names
-        if configured:
+        if list(configured) != list(self.trusted_alt_names):
             return await super().create_certs()
         options = await self.choices().validated_options(self.user_options or {})
         info = (await self.facts().slurm_partitions() or {}).get(options.partition)
@@ -437,7 +437,8 @@ class MOSlurmSpawner(MossSettings, Spawner):
                 options.partition,
                 self._log_name,
             )
-        self.ssl_alt_names = node_alt_names(info.nodes if info else (), self.node_address)
+        nodes = info.nodes if info else ()
+        self.ssl_alt_names = server_alt_names(configured, configured, nodes, self.node_address)
         try:
             return await super().create_certs()
         finally:

@@ -390,6 +390,11 @@ class ServerJob:
         """
         return await self._first_tail(job_id, await self._output_candidates(job_id, stdout))
 
+    async def output_places(self, job_id: str) -> list[str]:
+        """Where the job's output may be on the cluster, the likeliest first (what
+        :meth:`read_output` tries)."""
+        return await self._output_candidates(job_id, None)
+
     async def _output_candidates(self, job_id: str, stdout: str | None) -> list[str]:
         paths = list(self.output_paths(job_id)) if self.output_paths is not None else []
         if not paths and stdout is None:

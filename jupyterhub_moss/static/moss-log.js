@@ -43,8 +43,14 @@
     }
     if (empty) {
       empty.hidden = lines.length > 0;
-      empty.textContent =
-        data.job_id && !data.found ? "The output file cannot be read (yet)." : "No output yet.";
+      let said = "No output yet.";
+      if (data.job_id && !data.found) {
+        said = "The output file cannot be read from the hub (yet).";
+        if (data.where) {
+          said += " On the cluster, it is " + String(data.where);
+        }
+      }
+      empty.textContent = said;
     }
   }
 

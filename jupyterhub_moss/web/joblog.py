@@ -166,11 +166,18 @@ class _JobLog:
         result["lines"] = tail.lines if tail is not None else []
         result["truncated"] = tail.truncated if tail is not None else False
         result["found"] = tail is not None
+        # Unread (a hub's host that does not see the user's home, for one): where the
+        # output is on the cluster, so that its owner can look there.
+        result["where"] = None
+        if job_id and tail is None:
+            places = await job.output_places(job_id)
+            result["where"] = places[0] if places else None
         return result
 
 
 class JobLogAPIHandler(_JobLog, MossAPIHandler):
-    """``{"job_id", "state", "lines", "truncated", "found"}`` of a server's job output."""
+    """``{"job_id", "state", "lines", "truncated", "found", "where"}`` of a server's job
+    output (``where``: the output's path on the cluster, when it could not be read)."""
 
     async def get(self, user_name, server_name=None):
         try:

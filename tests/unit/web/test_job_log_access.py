@@ -132,11 +132,14 @@ async def test_concurrent_viewers_share_one_read():
 class LogSpawner:
     """The parts of MOSlurmSpawner the handler uses."""
 
-    def __init__(self, job_id="12", state="RUNNING", lines=("hello",), output_of=None):
+    def __init__(
+        self, job_id="12", state="RUNNING", lines=("hello",), output_of=None, readable=True
+    ):
         self.job_id = job_id
         self.job_output_of = output_of or job_id
         self.state = state
         self.lines = list(lines)
+        self.readable = readable
         self.reads = []
 
     def job_log_url(self):
@@ -153,9 +156,12 @@ class LogSpawner:
     def server_job(self):
         async def read_output(job_id):
             self.reads.append(job_id)
-            return Tail(self.lines, False)
+            return Tail(self.lines, False) if self.readable else None
 
-        return SimpleNamespace(read_output=read_output)
+        async def output_places(job_id):
+            return [f"/home/moss01/.jupyterhub-moss/output/{job_id}.log", f"/tmp/{job_id}.log"]
+
+        return SimpleNamespace(read_output=read_output, output_places=output_places)
 
 
 def owner_with(name="moss01", servers=None):
@@ -226,7 +232,15 @@ async def test_the_owner_reads_the_last_lines_of_the_current_job():
         "lines": ["hello"],
         "truncated": False,
         "found": True,
+        "where": None,
     }
+
+
+async def test_an_output_the_hub_cannot_read_is_said_to_be_on_the_cluster_with_its_path():
+    owners = {"moss01": owner_with(servers={"": LogSpawner(readable=False)})}
+    answer = await get(FakeHandler(viewer(), owners), "moss01")
+    assert (answer["found"], answer["lines"]) == (False, [])
+    assert answer["where"] == "/home/moss01/.jupyterhub-moss/output/12.log"
 
 
 async def test_an_admin_reads_it_and_another_user_does_not():
@@ -284,6 +298,7 @@ async def test_a_server_without_a_job_has_no_lines():
         "lines": [],
         "truncated": False,
         "found": False,
+        "where": None,
     }
 
 
@@ -363,8 +378,7 @@ def test_pending_messages_carry_the_link_as_html():
 # -- the page -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("jupyterhub_folder", jupyterhub_template_folders())
-def test_the_page_escapes_the_output_and_refreshes_only_an_active_job(jupyterhub_folder):
+def render_log_page(jupyterhub_folder, log: dict) -> str:
     loader = ChoiceLoader(
         [
             PrefixLoader({"templates": FileSystemLoader([jupyterhub_folder])}, "/"),
@@ -372,14 +386,7 @@ def test_the_page_escapes_the_output_and_refreshes_only_an_active_job(jupyterhub
         ]
     )
     env = Environment(loader=loader, autoescape=True)
-    log = {
-        "job_id": "12",
-        "state": "RUNNING",
-        "lines": ["<script>alert(1)</script>", "a & b"],
-        "truncated": True,
-        "found": True,
-    }
-    html = env.get_template("moss_log.html").render(
+    return env.get_template("moss_log.html").render(
         owner="moss01",
         server_name="",
         log=log,
@@ -394,11 +401,34 @@ def test_the_page_escapes_the_output_and_refreshes_only_an_active_job(jupyterhub
             name="moss01", json_escaped_name="moss01", spawner=SimpleNamespace(options_form=None)
         ),
     )
+
+
+@pytest.mark.parametrize("jupyterhub_folder", jupyterhub_template_folders())
+def test_the_page_escapes_the_output_and_refreshes_only_an_active_job(jupyterhub_folder):
+    log = {
+        "job_id": "12",
+        "state": "RUNNING",
+        "lines": ["<script>alert(1)</script>", "a & b"],
+        "truncated": True,
+        "found": True,
+        "where": None,
+    }
+    html = render_log_page(jupyterhub_folder, log)
     assert "&lt;script&gt;alert(1)&lt;/script&gt;\na &amp; b</pre>" in html
     assert "<script>alert(1)" not in html
     assert 'data-active="true"' in html and 'data-api-url="/hub/api/moss/log/moss01"' in html
     assert '<script src="/hub/moss/static/moss-log.js?v=1"></script>' in html
     assert "Only the end of the output is shown." in html
+
+
+@pytest.mark.parametrize("jupyterhub_folder", jupyterhub_template_folders())
+def test_the_page_says_where_on_the_cluster_an_output_the_hub_cannot_read_is(jupyterhub_folder):
+    where = "/home/moss01/<b>.log"
+    log = {"job_id": "12", "state": "RUNNING", "lines": [], "truncated": False}
+    html = render_log_page(jupyterhub_folder, {**log, "found": False, "where": where})
+    said = "cannot be read from the hub (yet). On the cluster, it is /home/moss01/&lt;b&gt;.log"
+    assert said in html
+    assert "<b>" not in html
 
 
 def test_the_scripts_are_in_the_package():

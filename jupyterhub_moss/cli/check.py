@@ -11,6 +11,7 @@ that keeps the hub's environment. See :mod:`.hostchecks` for the last three.
 from __future__ import annotations
 
 import asyncio
+import socket
 from dataclasses import dataclass
 
 from ..choices.facts import SlurmFacts
@@ -26,7 +27,9 @@ from .hostchecks import (
     check_exec_prefix,
     check_group_members,
     check_hub_address,
+    check_hub_certificate,
     check_sudo,
+    hub_certificate_names,
 )
 
 __all__ = ["Cluster", "check_config", "check_partitions", "read_cluster"]
@@ -248,7 +251,14 @@ def check_config(
     for name, info in (cluster.partitions or {}).items():
         if name in partitions:
             nodes |= info.nodes
-    findings += check_hub_address(hub_for_jobs(spawner.config).host, nodes, spawner.node_address)
+    hub_url = hub_for_jobs(spawner.config).host
+    findings += check_hub_address(hub_url, nodes, spawner.node_address)
+    section = spawner.config.get("JupyterHub", {})
+    findings += check_hub_certificate(
+        hub_url,
+        bool(section.get("internal_ssl")),
+        hub_certificate_names(section.get("trusted_alt_names", []), socket.getfqdn()),
+    )
     if groups:
         slurm_user = cluster.config.slurm_user if cluster.config is not None else ""
         findings += check_group_members(groups, spawner.minimum_uid, slurm_user)

@@ -1,6 +1,7 @@
 """The checks of ``jupyterhub-moss check`` that look at this host rather than at
 Slurm: the environments' folders, the ``exec_prefix``, sudo's rules, and the
-address jobs reach the hub at."""
+address jobs reach the hub at (and, with internal_ssl, the name its certificate
+must carry)."""
 
 from __future__ import annotations
 
@@ -25,7 +26,9 @@ __all__ = [
     "check_exec_prefix",
     "check_group_members",
     "check_hub_address",
+    "check_hub_certificate",
     "check_sudo",
+    "hub_certificate_names",
 ]
 
 _SUDO_TIMEOUT = 15
@@ -296,5 +299,47 @@ def check_hub_address(
             f"jobs call the hub at {hub_url}, a loopback address, but nodes {shown} are "
             "other hosts, where it is the node itself: set c.JupyterHub.hub_connect_ip "
             "(or hub_connect_url) to an address of the hub that the nodes reach",
+        )
+    ]
+
+
+def hub_certificate_names(trusted_alt_names, fqdn: str) -> set[str]:
+    """The subject alternative names JupyterHub gives the certificate of its own API
+    with ``internal_ssl`` (when it makes one): loopback, this host's fully qualified
+    name, and ``trusted_alt_names``; lowercased, as ``IP:...`` and ``DNS:...``."""
+    names = {"IP:127.0.0.1", "IP:::1", "DNS:localhost", f"DNS:{fqdn}", *trusted_alt_names}
+    normalised = set()
+    for name in names:
+        kind, _, value = name.partition(":")
+        if kind.upper() == "IP":
+            try:
+                value = str(ipaddress.ip_address(value))
+            except ValueError:
+                continue
+        normalised.add(f"{kind.upper()}:{value.lower()}")
+    return normalised
+
+
+def check_hub_certificate(hub_url: str, internal_ssl: bool, names: set[str]) -> list[Finding]:
+    """With ``internal_ssl``, jobs check the hub's certificate against the host in
+    ``hub_url``: that host must be among ``names`` (:func:`hub_certificate_names`)."""
+    if not internal_ssl:
+        return []
+    host = (urlsplit(hub_url).hostname or "").lower()
+    try:
+        wanted = f"IP:{ipaddress.ip_address(host)}"
+    except ValueError:
+        wanted = f"DNS:{host}"
+    if wanted in names:
+        return []
+    return [
+        Finding(
+            ERROR,
+            "hub-certificate-name",
+            "trusted_alt_names",
+            f"with internal_ssl, jobs call the hub at {hub_url} and check its certificate, "
+            f"which does not name {host}: add {wanted!r} to c.JupyterHub.trusted_alt_names, "
+            "and set c.JupyterHub.recreate_internal_certs = True once so that JupyterHub "
+            "makes the certificate again",
         )
     ]

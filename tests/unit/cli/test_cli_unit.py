@@ -196,3 +196,29 @@ def test_check_warns_when_jobs_on_other_hosts_would_reach_the_hub_at_a_loopback(
     assert (
         check_hub_address("http://[::1]:8081", {"here"}, "{node}", resolve, this_host="here") == []
     )
+
+
+def test_check_says_when_internal_ssl_jobs_would_find_the_hubs_certificate_names_another_host():
+    from jupyterhub_moss.cli.hostchecks import check_hub_certificate, hub_certificate_names
+
+    names = hub_certificate_names(["IP:10.77.0.10", "DNS:Hub.Example.org"], "service1.example.org")
+    url = "https://10.77.0.11:8081"
+    findings = check_hub_certificate(url, True, names)
+    assert [(f.severity, f.code, f.subject) for f in findings] == [
+        ("error", "hub-certificate-name", "trusted_alt_names")
+    ]
+    assert "'IP:10.77.0.11'" in findings[0].message and url in findings[0].message
+    assert "recreate_internal_certs" in findings[0].message
+    # Names the certificate carries: loopback, this host's name, and the trusted ones.
+    for named in (
+        "https://10.77.0.10:8081",
+        "https://hub.example.org:8081",
+        "https://127.0.0.1:8081",
+        "https://[::1]:8081",
+        "https://localhost:8081",
+        "https://SERVICE1.example.org:8081",
+    ):
+        assert check_hub_certificate(named, True, names) == [], named
+    assert check_hub_certificate("https://other.example.org:8081", True, names)
+    # Without internal_ssl, no certificate is checked.
+    assert check_hub_certificate(url, False, names) == []

@@ -6,7 +6,8 @@
 #   dev/site-up.sh            # build what is missing and start it (again: a check)
 #   dev/site-up.sh --stop     # stop its daemons and remove the namespaces
 #
-# Hosts (bridge mossbr0, 10.77.0.0/24):
+# Hosts (bridge mossbr0, 10.77.0.0/24; each a network namespace, and a UTS namespace
+# with its own host name):
 #   10.77.0.1   this machine's own namespace: slurmctld, and the users' browsers
 #   10.77.0.10  namespace moss-hub: where the tests run JupyterHub, as the ordinary
 #               account moss-hub, with the sudo rules 'jupyterhub-moss sudoers' prints
@@ -18,8 +19,9 @@
 #   hub:   everything from 10.77.0.1 (browsers, admins); 18100-18199 (the hub's API
 #          port of the tests' hubs) from the nodes
 # Slurm: its own slurmctld (port 36817, /etc/moss-dev/site/slurm.conf, so
-# SLURM_CONF must name it), partition "site" = site[1-2], no accounting; the
-# machine's munged, whose socket is a file and so reaches every namespace.
+# SLURM_CONF must name it), partition "site" = site[1-2]; accounting in the main
+# cluster's slurmdbd when it runs one (cluster mosssite; accounts moss and proj1),
+# else none; the machine's munged, whose socket is a file and so reaches every namespace.
 # Jobs run in their node's namespace: a server listens on the node's address, and
 # reaches the hub at 10.77.0.10.
 #
@@ -38,6 +40,7 @@ SLURMD_PORT=36818
 HUB_ACCOUNT=moss-hub
 USERS_GROUP=moss-site-users
 NODES="site1 site2"
+UTS_DIR=/run/moss-site # the hosts' UTS namespaces (their host names), bound to files
 
 log() { echo "[site-up] $*"; }
 pid_alive() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
@@ -57,7 +60,11 @@ stop_daemons() {
 
 stop_site() {
     stop_daemons
-    for ns in moss-hub moss-site1 moss-site2; do ip netns del "$ns" 2>/dev/null || true; done
+    for ns in moss-hub moss-site1 moss-site2; do
+        ip netns del "$ns" 2>/dev/null || true
+        umount "$UTS_DIR/$ns" 2>/dev/null || true
+        rm -f "$UTS_DIR/$ns"
+    done
     ip link del "$BRIDGE" 2>/dev/null || true
 }
 
@@ -115,6 +122,20 @@ if ! ip link show "$BRIDGE" >/dev/null 2>&1; then
     ip addr add "$NET.1/24" dev "$BRIDGE"
     ip link set "$BRIDGE" up
 fi
+# Each host's own host name: a UTS namespace, kept by a bind mount on a file.
+uts() { # NAME HOSTNAME
+    local file=$UTS_DIR/$1
+    mkdir -p "$UTS_DIR"
+    if [ -e "$file" ] && [ "$(nsenter --uts="$file" hostname 2>/dev/null)" = "$2" ]; then
+        return 0
+    fi
+    umount "$file" 2>/dev/null || true
+    touch "$file"
+    unshare --uts="$file" hostname "$2"
+}
+uts moss-hub moss-hub
+uts moss-site1 site1
+uts moss-site2 site2
 netns moss-hub "$NET.10"
 netns moss-site1 "$NET.11"
 netns moss-site2 "$NET.12"
@@ -122,6 +143,10 @@ for n in $NODES; do
     grep -q "\\b$n\\b" /etc/hosts || echo "$NET.1${n#site} $n" >>/etc/hosts
 done
 grep -q "\\bmoss-hub\\b" /etc/hosts || echo "$NET.10 moss-hub" >>/etc/hosts
+# Another name of the hub's host, on a line of its own (so that it is not the host's
+# canonical name), which JupyterHub's certificates do not carry: the tests of
+# internal_ssl call the hub by it.
+grep -q "\\bmosshub-alias\\b" /etc/hosts || echo "$NET.10 mosshub-alias" >>/etc/hosts
 
 firewall() { # NAMESPACE RULES...
     local ns=$1
@@ -150,6 +175,18 @@ firewall moss-hub \
 
 # -- Slurm ----------------------------------------------------------------------
 mkdir -p "$CONF" "$STATE/ctld" "$LOG_DIR"
+# Accounting: the main cluster's slurmdbd, when it has one (dev/cluster-up.sh), keeps
+# this cluster's associations too, under its own cluster name.
+accounting="AccountingStorageType=accounting_storage/none"
+main_conf=$(cat /etc/slurm/slurm.conf 2>/dev/null || true)
+if [[ $main_conf == *accounting_storage/slurmdbd* ]]; then
+    # At this machine's address on the bridge: "localhost" on the hub's host is the
+    # hub's host itself, where sacctmgr would find no slurmdbd.
+    accounting="AccountingStorageType=accounting_storage/slurmdbd
+AccountingStorageHost=$NET.1
+$(grep -E '^AccountingStoragePort=' <<<"$main_conf" || true)
+AccountingStorageEnforce=associations,limits,qos"
+fi
 chown slurm: "$STATE/ctld"
 cat >"$CONF/slurm.conf.new" <<CONF
 # Written by jupyterhub_moss dev/site-up.sh: the hosts of a centre, as namespaces.
@@ -172,7 +209,7 @@ SelectTypeParameters=CR_Core_Memory
 DefMemPerCPU=500
 SlurmdParameters=config_overrides
 SchedulerParameters=batch_sched_delay=0
-AccountingStorageType=accounting_storage/none
+$accounting
 MailProg=/bin/true
 ReturnToService=2
 MinJobAge=300
@@ -190,14 +227,34 @@ else
 fi
 chmod 0644 "$CONF/slurm.conf"
 export SLURM_CONF=$CONF/slurm.conf
+# The associations (before slurmctld, which must find its cluster): every test user
+# in account moss; moss01 and moss02 also in proj1, with QOS normal, short and capped
+# (dev/cluster-up.sh makes the QOS).
+site_assoc() { sacctmgr -nP show assoc where cluster=mosssite user=moss02 account=proj1 format=QOS 2>/dev/null || true; }
+if [[ $accounting == *slurmdbd* && $(site_assoc) != *short* ]]; then
+    log "loading the site's associations"
+    sacctmgr -i >"$LOG_DIR/site-sacctmgr.log" 2>&1 <<CMDS || true
+add cluster mosssite
+add account moss,proj1 Cluster=mosssite
+modify account where name=proj1 cluster=mosssite set QOS=normal,short,capped DefaultQOS=normal
+add user $(seq -f 'moss%02g' -s , 1 16) Account=moss DefaultAccount=moss Cluster=mosssite
+add user moss01,moss02 Account=proj1 Cluster=mosssite
+CMDS
+    [[ $(site_assoc) == *short* ]] || {
+        echo "could not load the site's associations; see $LOG_DIR/site-sacctmgr.log" >&2
+        exit 1
+    }
+fi
 pid_alive "$STATE/slurmctld.pid" || {
     log "starting slurmctld"
     /usr/sbin/slurmctld
 }
 for n in $NODES; do
     # One left running in a namespace since deleted is cut off: it is started anew.
-    if pid_alive "$STATE/slurmd-$n.pid" &&
-        [ "$(ip netns identify "$(cat "$STATE/slurmd-$n.pid")")" != "moss-$n" ]; then
+    if pid_alive "$STATE/slurmd-$n.pid" && {
+        [ "$(ip netns identify "$(cat "$STATE/slurmd-$n.pid")")" != "moss-$n" ] ||
+            [ "$(readlink "/proc/$(cat "$STATE/slurmd-$n.pid")/ns/uts")" != "uts:[$(stat -L -c %i "$UTS_DIR/moss-$n")]" ]
+    }; then
         log "slurmd of $n runs outside namespace moss-$n: starting it again"
         kill "$(cat "$STATE/slurmd-$n.pid")" 2>/dev/null || true
         for _ in $(seq 100); do pid_alive "$STATE/slurmd-$n.pid" || break; sleep 0.1; done
@@ -207,7 +264,7 @@ for n in $NODES; do
         mkdir -p "$STATE/d-$n"
         # nsenter, not "ip netns exec": that one mounts a /sys of its own, without
         # the cgroup file system slurmd looks for.
-        nsenter --net="/run/netns/moss-$n" /usr/sbin/slurmd -N "$n"
+        nsenter --net="/run/netns/moss-$n" --uts="$UTS_DIR/moss-$n" /usr/sbin/slurmd -N "$n"
     }
 done
 deadline=$((SECONDS + 60))

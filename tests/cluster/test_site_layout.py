@@ -10,64 +10,19 @@ import subprocess
 import time
 from pathlib import Path
 
-import httpx
 import pytest
-from support.clitools import installed_sudo_rules
 from support.site import (
     SITE_CONF,
-    SiteHub,
+    answers,
+    host_name_of,
     in_hub_host,
     site_slurm,
     site_up,
-    site_workdir,
-    sudoers_for,
+    start,
+    started_and_proxied,
 )
 
 pytestmark = pytest.mark.cluster
-
-
-@pytest.fixture(scope="module")
-def site():
-    site_up()
-
-
-@pytest.fixture
-def site_hub(site, request):
-    """A started site hub (extra config from the test's ``site_config`` marker, where
-    HUB_PORT stands for the hub's port)."""
-    marker = request.node.get_closest_marker("site_config")
-    extra = marker.args[0] if marker else ""
-    hub_hosts = marker.kwargs.get("hub_hosts", "") if marker else ""
-    with site_workdir(request.node.name[:40]) as folder:
-        hub = SiteHub(folder, hub_hosts=hub_hosts)
-        hub.extra_config = extra.replace("HUB_PORT", str(hub.hub_port))
-        (hub.workdir / "jupyterhub_config.py").write_text(hub.config_text())
-        with installed_sudo_rules(sudoers_for(hub.workdir / "jupyterhub_config.py")):
-            hub.start()
-            try:
-                yield hub
-            finally:
-                hub.stop()
-                site_slurm("scancel", "-p", "site", check=False)
-                report = getattr(request.node, "rep_call", None)
-                if report is not None and report.failed:
-                    print(hub.log()[-20000:])
-
-
-def start(hub, user, **options):
-    r = hub.api(
-        "POST", f"/users/{user}/server", json={"user_options": {"partition": "site", **options}}
-    )
-    assert r.status_code in (201, 202), r.text
-    return hub.wait_ready(user, timeout=120)
-
-
-def answers(hub, user) -> bool:
-    try:
-        r = httpx.get(f"{hub.url}/user/{user}/api", timeout=10)
-    except httpx.HTTPError:
-        return False
-    return r.status_code == 200 and "version" in r.text
 
 
 def test_the_hub_process_runs_as_an_ordinary_account_on_its_own_host(site_hub):
@@ -79,6 +34,9 @@ def test_the_hub_process_runs_as_an_ordinary_account_on_its_own_host(site_hub):
         ["ip", "netns", "identify", str(site_hub.proc.pid)], capture_output=True, text=True
     ).stdout.strip()
     assert netns == "moss-hub"
+    assert host_name_of(site_hub.proc.pid) == "moss-hub"
+    # Its host does not see the users' homes: its /home is empty.
+    assert os.listdir(f"/proc/{site_hub.proc.pid}/root/home") == []
 
 
 def test_a_server_on_another_host_starts_is_proxied_survives_a_hub_restart_and_stops(
@@ -89,6 +47,11 @@ def test_a_server_on_another_host_starts_is_proxied_survives_a_hub_restart_and_s
     job_id = model["state"]["job_id"]
     node = model["state"]["job_node"]
     assert node in ("site1", "site2")
+    # The server runs on that host, under its name.
+    server = subprocess.run(
+        ["pgrep", "-u", user, "-f", "jupyterhub-singleuser"], capture_output=True, text=True
+    ).stdout.split()
+    assert server and {host_name_of(int(pid)) for pid in server} == {node}
     target = site_hub.proxy_routes()[f"/user/{user}"]["target"]
     assert target.startswith(f"http://{node}:41"), target
     assert answers(site_hub, user)
@@ -117,7 +80,9 @@ def test_two_servers_on_the_same_port_on_two_nodes(site_hub):
     assert answers(site_hub, "moss02") and answers(site_hub, "moss03")
 
 
-def network_check(hub) -> dict:
+def network_check(hub) -> dict[str, str]:
+    """The findings of ``check --network --as moss04`` run on the hub's host as the
+    hub's account: code -> message."""
     result = subprocess.run(
         in_hub_host(
             str(hub.venv / "bin" / "python"),
@@ -138,7 +103,7 @@ def network_check(hub) -> dict:
         env={"SLURM_CONF": SITE_CONF, "PATH": "/usr/bin:/bin", "HOME": "/"},
     )
     assert result.stdout, result.stderr
-    return {f["code"] for f in json.loads(result.stdout)["findings"]}
+    return {f["code"]: f["message"] for f in json.loads(result.stdout)["findings"]}
 
 
 def nft(namespace: str, *argv: str) -> None:
@@ -146,13 +111,13 @@ def nft(namespace: str, *argv: str) -> None:
 
 
 def test_the_network_check_names_the_direction_a_firewall_closes(site_hub):
-    assert network_check(site_hub) == {"node-reaches-hub", "hub-reaches-node"}
+    assert network_check(site_hub).keys() == {"node-reaches-hub", "hub-reaches-node"}
     try:
         # The nodes' firewalls no longer let the hub open connections to servers.
         for node in ("moss-site1", "moss-site2"):
             nft(node, "insert", "rule", "inet", "moss", "input", "ip", "saddr", "10.77.0.10",
                 "tcp", "dport", "41000-41999", "ct", "state", "new", "drop")  # fmt: skip
-        assert network_check(site_hub) == {"node-reaches-hub", "hub-cannot-reach-node"}
+        assert network_check(site_hub).keys() == {"node-reaches-hub", "hub-cannot-reach-node"}
     finally:
         site_up()  # the firewalls as they were
     try:
@@ -160,9 +125,32 @@ def test_the_network_check_names_the_direction_a_firewall_closes(site_hub):
         nft("moss-hub", "insert", "rule", "inet", "moss", "input", "ip", "saddr",
             "{ 10.77.0.11, 10.77.0.12 }", "tcp", "dport", "18100-18199", "ct", "state", "new",
             "drop")  # fmt: skip
-        assert network_check(site_hub) == {"node-cannot-reach-hub", "hub-reaches-node"}
+        assert network_check(site_hub).keys() == {"node-cannot-reach-hub", "hub-reaches-node"}
     finally:
         site_up()
+
+
+@pytest.mark.site_config('c.JupyterHub.trusted_alt_names = ["IP:10.77.0.10"]\n', internal_ssl=True)
+def test_with_internal_ssl_the_network_check_does_the_tls_handshake_each_way(site_hub):
+    found = network_check(site_hub)
+    assert found.keys() == {"node-reaches-hub", "hub-reaches-node"}, found
+    assert found["hub-reaches-node"].endswith("over TLS")
+    config = site_hub.workdir / "jupyterhub_config.py"
+    original = config.read_text()
+    # The nodes told to call the hub by a name of its host that its certificate
+    # does not carry: they refuse it, and the check says what to set.
+    other_name = f'c.JupyterHub.hub_connect_url = "https://mosshub-alias:{site_hub.hub_port}"'
+    config.write_text(original + f"\n{other_name}\n")
+    found = network_check(site_hub)
+    assert found.keys() == {"node-cannot-reach-hub", "hub-reaches-node"}, found
+    assert "trusted_alt_names" in found["node-cannot-reach-hub"]
+    # The check's listener presents a certificate with the names a server's would
+    # carry: here one that is not the node's, so the hub's side refuses it.
+    wrong = 'c.Spawner.ssl_alt_names = ["DNS:elsewhere.example"]'
+    config.write_text(original + f"\n{wrong}\n")
+    found = network_check(site_hub)
+    assert found.keys() == {"node-reaches-hub", "hub-tls-to-node-failed"}, found
+    assert "ssl_alt_names" in found["hub-tls-to-node-failed"]
 
 
 def stopped_controller():
@@ -183,15 +171,7 @@ def test_a_submission_answered_too_late_leaves_no_process_and_its_job_is_cancell
         client.close()
     pid = stopped_controller()
     try:
-        r = site_hub.api(
-            "POST", f"/users/{user}/server", json={"user_options": {"partition": "site"}}
-        )
-        if r.status_code == 202:
-            failed = [e for e in site_hub.progress_events(user) if e.get("failed")]
-            assert failed, "the spawn did not fail"
-            message = failed[-1]["message"]
-        else:
-            message = r.json()["message"]
+        message = site_hub.failed_spawn(user, {"partition": "site"})
         assert "did not answer the job submission in time" in message, message
         # The sbatch the hub ran as the user, through sudo, is gone.
         left = subprocess.run(["pgrep", "-u", user, "-a", "sbatch"], capture_output=True, text=True)
@@ -222,10 +202,8 @@ def test_a_submission_answered_too_late_leaves_no_process_and_its_job_is_cancell
 )
 def test_hub_connect_url_and_a_node_address_that_resolves_only_on_the_hub(site_hub):
     user = "moss06"
-    model = start(site_hub, user)
+    model, target = started_and_proxied(site_hub, user)
     node = model["state"]["job_node"]
-    target = site_hub.proxy_routes()[f"/user/{user}"]["target"]
     assert target.startswith(f"http://{node}.ib:41"), target
-    assert answers(site_hub, user)
     # The name means nothing off the hub's host.
     assert subprocess.run(["getent", "hosts", f"{node}.ib"], capture_output=True).returncode != 0

@@ -553,6 +553,17 @@ class Hub:
                     break
         return events
 
+    def failed_spawn(self, user: str, options: dict) -> str:
+        """Start ``user``'s server with ``options`` and return the message it failed
+        with: the REST call's answer, or the progress stream's failed event."""
+        r = self.api("POST", f"/users/{user}/server", json={"user_options": options})
+        if r.status_code != 202:
+            assert r.status_code >= 400, r.text
+            return r.json()["message"]
+        failed = [e for e in self.progress_events(user) if e.get("failed")]
+        assert failed, "the spawn did not fail"
+        return failed[-1]["message"]
+
     def server_status(self, client: httpx.Client, user: str, server: str = "") -> httpx.Response:
         """GET the server's /api/status through the proxy, as the logged-in ``client``.
 

@@ -8,10 +8,13 @@ from __future__ import annotations
 import os
 import pwd
 import random
+import shlex
 import shutil
 import subprocess
 from contextlib import contextmanager
 from pathlib import Path
+
+import httpx
 
 from . import REPO
 from .hubtools import HUB_VENV, Hub
@@ -19,6 +22,7 @@ from .hubtools import HUB_VENV, Hub
 SITE_CONF = "/etc/moss-dev/site/slurm.conf"
 HUB_ACCOUNT = "moss-hub"
 HUB_NETNS = "/run/netns/moss-hub"
+HUB_UTS = "/run/moss-site/moss-hub"  # its host name, moss-hub
 HUB_ADDRESS = "10.77.0.10"
 USERS_GROUP = "moss-site-users"
 SERVER_PORTS = (41000, 41999)  # what the nodes' firewalls let the hub reach
@@ -59,6 +63,7 @@ def in_hub_host(*argv: str) -> list[str]:
     return [
         "nsenter",
         f"--net={HUB_NETNS}",
+        f"--uts={HUB_UTS}",
         "setpriv",
         f"--reuid={HUB_ACCOUNT}",
         f"--regid={HUB_ACCOUNT}",
@@ -73,10 +78,20 @@ class SiteHub(Hub):
 
     host = HUB_ADDRESS
 
-    def __init__(self, workdir: Path, extra_config: str = "", hub_hosts: str = "", **kwargs):
-        """``hub_hosts``: lines added to /etc/hosts for the hub's host alone (its
-        processes get a mount namespace of their own)."""
+    def __init__(
+        self,
+        workdir: Path,
+        extra_config: str = "",
+        hub_hosts: str = "",
+        shared_home: bool = False,
+        **kwargs,
+    ):
+        """``hub_hosts``: lines added to /etc/hosts for the hub's host alone.
+        ``shared_home``: whether the hub's host sees the users' homes; if not, its
+        /home is an empty folder of its own. (Either way its processes get a mount
+        namespace of their own.)"""
         self.hub_hosts = hub_hosts
+        self.shared_home = shared_home
         kwargs.setdefault("env", {})["SLURM_CONF"] = SITE_CONF
         kwargs["env"]["HOME"] = pwd.getpwnam(HUB_ACCOUNT).pw_dir
         super().__init__(workdir, extra_config, **kwargs)
@@ -98,14 +113,17 @@ class SiteHub(Hub):
         )
 
     def launch_argv(self) -> list[str]:
-        argv = in_hub_host(*super().launch_argv())
-        if not self.hub_hosts:
-            return argv
-        hosts = self.workdir / "hosts"
-        hosts.write_text(Path("/etc/hosts").read_text() + self.hub_hosts)
+        mounts = []
+        if self.hub_hosts:
+            hosts = self.workdir / "hosts"
+            hosts.write_text(Path("/etc/hosts").read_text() + self.hub_hosts)
+            mounts.append(f"mount --bind {shlex.quote(str(hosts))} /etc/hosts")
+        if not self.shared_home:
+            mounts.append("mount -t tmpfs -o mode=0755,size=1m moss-hub-home /home")
         return [
             "unshare", "--mount", "--propagation", "private", "--",
-            "sh", "-c", 'mount --bind "$0" /etc/hosts && exec "$@"', str(hosts), *argv,
+            "sh", "-ec", "; ".join([*mounts, 'exec "$@"']), "sh",
+            *in_hub_host(*super().launch_argv()),
         ]  # fmt: skip
 
 
@@ -134,3 +152,41 @@ def site_workdir(name: str):
         yield folder
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def start(hub, user: str, **options) -> dict:
+    """Start ``user``'s server on partition site (``options``: more user options);
+    its model once ready."""
+    r = hub.api(
+        "POST", f"/users/{user}/server", json={"user_options": {"partition": "site", **options}}
+    )
+    assert r.status_code in (201, 202), r.text
+    return hub.wait_ready(user, timeout=120)
+
+
+def answers(hub, user: str) -> bool:
+    """Whether ``user``'s server answers through the hub's proxy."""
+    try:
+        r = httpx.get(f"{hub.url}/user/{user}/api", timeout=10)
+    except httpx.HTTPError:
+        return False
+    return r.status_code == 200 and "version" in r.text
+
+
+def host_name_of(pid: int) -> str:
+    """The host name process ``pid`` sees (that of its UTS namespace)."""
+    return subprocess.run(
+        ["nsenter", "-t", str(pid), "--uts", "hostname"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+
+
+def started_and_proxied(hub, user: str, **options) -> tuple[dict, str]:
+    """:func:`start`, then the proxy's target for the server, once the server
+    answers through the proxy."""
+    model = start(hub, user, **options)
+    target = hub.proxy_routes()[f"/user/{user}"]["target"]
+    assert answers(hub, user)
+    return model, target

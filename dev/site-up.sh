@@ -5,6 +5,7 @@
 #
 #   dev/site-up.sh            # build what is missing and start it (again: a check)
 #   dev/site-up.sh --stop     # stop its daemons and remove the namespaces
+#   dev/site-up.sh --accounts # only the accounts: moss-hub, and moss01-16 in moss-site-users
 #
 # Hosts (bridge mossbr0, 10.77.0.0/24; each a network namespace, and a UTS namespace
 # with its own host name):
@@ -73,6 +74,22 @@ if [ "${1:-}" = "--stop" ]; then
     exit 0
 fi
 
+# -- accounts -------------------------------------------------------------------
+make_accounts() {
+    getent group "$USERS_GROUP" >/dev/null || groupadd "$USERS_GROUP"
+    local i groups
+    for i in $(seq -f '%02g' 1 16); do
+        groups=" $(id -nG "moss$i") "
+        [[ $groups == *" $USERS_GROUP "* ]] || usermod -a -G "$USERS_GROUP" "moss$i"
+    done
+    id "$HUB_ACCOUNT" >/dev/null 2>&1 ||
+        useradd --system --create-home --home-dir "/var/lib/$HUB_ACCOUNT" --shell /usr/sbin/nologin "$HUB_ACCOUNT"
+}
+if [ "${1:-}" = "--accounts" ]; then # the accounts alone (an unprivileged test hub)
+    make_accounts
+    exit 0
+fi
+
 command -v nft >/dev/null || {
     log "installing nftables"
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends nftables >/dev/null
@@ -81,15 +98,7 @@ command -v slurmctld >/dev/null || {
     echo "run dev/cluster-up.sh first (Slurm and munge)" >&2
     exit 1
 }
-
-# -- accounts -------------------------------------------------------------------
-getent group "$USERS_GROUP" >/dev/null || groupadd "$USERS_GROUP"
-for i in $(seq -f '%02g' 1 16); do
-    groups=" $(id -nG "moss$i") "
-    [[ $groups == *" $USERS_GROUP "* ]] || usermod -a -G "$USERS_GROUP" "moss$i"
-done
-id "$HUB_ACCOUNT" >/dev/null 2>&1 ||
-    useradd --system --create-home --home-dir "/var/lib/$HUB_ACCOUNT" --shell /usr/sbin/nologin "$HUB_ACCOUNT"
+make_accounts
 
 # -- network --------------------------------------------------------------------
 netns() { # NAME ADDRESS

@@ -1,10 +1,13 @@
 import os
+import pwd
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
+from support import REPO
 from support.compat_sets import SETS
-from support.hubtools import TEST_USERS, Hub, cancel_all
+from support.hubtools import TEST_USERS, Hub, cancel_all, remove_hub_rules
 
 
 def _cluster_up() -> bool:
@@ -55,13 +58,39 @@ def pytest_collection_modifyitems(config, items):
                 item.add_marker(skip)
 
 
+#: MOSS_TEST_HUB_ACCOUNT=moss-hub: the hubs of hub_factory run as that ordinary
+#: account, with the sudo rules their configs need (tests marked root_hub excepted).
+HUB_ACCOUNT = os.environ.get("MOSS_TEST_HUB_ACCOUNT") or None
+
+
+@pytest.fixture(scope="session")
+def hub_account():
+    """The account hub_factory's hubs run as (None: root), made if missing; the
+    sudo rules installed for them are removed at the session's end."""
+    if HUB_ACCOUNT is None:
+        yield None
+        return
+    subprocess.run(
+        ["bash", str(REPO / "dev" / "site-up.sh"), "--accounts"], check=True, capture_output=True
+    )
+    try:
+        yield HUB_ACCOUNT
+    finally:
+        remove_hub_rules()
+
+
 @pytest.fixture
-def hub_factory(tmp_path, request):
+def hub_factory(tmp_path, request, hub_account):
     """Start hubs for a test; stop them, and cancel the test users' jobs, afterwards."""
     hubs = []
+    account = None if request.node.get_closest_marker("root_hub") else hub_account
+    base = tmp_path
+    if account is not None:  # a folder the account reaches (pytest's are root's alone)
+        base = Path(pwd.getpwnam(account).pw_dir) / "tests" / tmp_path.name
 
     def make(extra_config: str = "", **kwargs) -> Hub:
-        hub = Hub(tmp_path / f"hub{len(hubs)}", extra_config, **kwargs)
+        kwargs.setdefault("account", account)
+        hub = Hub(base / f"hub{len(hubs)}", extra_config, **kwargs)
         hubs.append(hub)
         return hub.start()
 
@@ -72,6 +101,8 @@ def hub_factory(tmp_path, request):
         if failed:
             print(f"---- log of {hub.workdir} ----\n{hub.log()[-20000:]}")
     cancel_all(TEST_USERS)
+    if base != tmp_path:
+        shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture

@@ -185,6 +185,7 @@ def test_an_account_the_admin_sets_is_kept_and_not_offered(hub_factory):
     assert job_info(model["state"]["job_id"])["Account"] == "proj1"
 
 
+@pytest.mark.root_hub  # the queries' wrappers call sudo, which only root may do without rules
 def test_a_hub_whose_queries_run_as_an_ordinary_account_offers_accounts_qos_reservations(
     hub_factory,
 ):

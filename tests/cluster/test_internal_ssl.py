@@ -68,7 +68,7 @@ def test_with_internal_ssl_the_server_starts_over_tls_with_files_only_its_user_r
     assert env["JUPYTERHUB_SERVICE_URL"].startswith("https://")
 
     # The job checked its server over TLS and told the hub over TLS.
-    output = job_output(job_id)
+    output = job_output(job_id, until="the hub was told")
     assert "the hub was told" in output, output[-2000:]
 
     r = hub.api("DELETE", f"/users/{user}/server")

@@ -13,6 +13,7 @@ from support.hubtools import (
     active_jobs,
     ended_job_info,
     job_info,
+    job_output,
     job_output_path,
     shared_folder,
     state_folder,
@@ -139,7 +140,8 @@ def test_job_workdir_is_the_jobs_folder_and_holds_its_output(hub_factory):
         output = job_output_path(job_id)
         assert output in (Path(info["StdOut"]), state_folder(user) / f"{job_id}.log")
         assert output.stat().st_uid == account.pw_uid
-        assert "jupyterhub_moss: server listening on" in output.read_text()
+        listening = "jupyterhub_moss: server listening on"
+        assert listening in job_output(job_id, until=listening)
         assert not (workdir / f"jupyterhub_moss_{job_id}.log").exists()
         stop(hub, user)
 
@@ -153,7 +155,8 @@ def test_an_explicit_job_output_is_sbatchs_own(hub_factory):
         job_id = start(hub, user)["state"]["job_id"]
         output = folder / f"{user}-{job_id}.out"
         assert job_info(job_id)["StdOut"] == str(output)
-        assert "jupyterhub_moss: server listening on" in output.read_text()
+        listening = "jupyterhub_moss: server listening on"
+        assert listening in job_output(job_id, until=listening)
         assert not (state_folder(user) / f"{job_id}.log").exists()
         stop(hub, user)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import pwd
@@ -146,9 +147,17 @@ def job_output_path(job_id: str) -> Path:
     return moved if moved.exists() else Path(info["StdOut"])
 
 
-def job_output(job_id: str) -> str:
-    """The text of a job's output (see :func:`job_output_path`)."""
-    return job_output_path(job_id).read_text(errors="replace")
+def job_output(job_id: str, until: str | None = None, timeout: float = 15) -> str:
+    """The text of a job's output (see :func:`job_output_path`); with ``until``,
+    once it holds that text or ``timeout`` has passed. (A job tells the hub its
+    server is up before it writes so: a test that reads the output as soon as the
+    hub says ready must wait for the line.)"""
+    deadline = time.time() + timeout
+    while True:
+        text = job_output_path(job_id).read_text(errors="replace")
+        if until is None or until in text or time.time() > deadline:
+            return text
+        time.sleep(0.2)
 
 
 def ended_job_info(job_id: str, timeout: float = 30) -> dict[str, str]:
@@ -259,6 +268,50 @@ def cancel_all(users) -> None:
         time.sleep(0.3)
 
 
+#: The group whose members an unprivileged test hub may act as (dev/site-up.sh).
+HUB_USERS_GROUP = "moss-site-users"
+_INSTALLED_RULES: dict[str, str] = {}  # digest of a config's rules' inputs -> sudoers file
+
+
+def install_hub_rules(hub: Hub, account: str) -> None:
+    """The rules ``jupyterhub-moss sudoers`` prints for ``hub``'s config, installed
+    (checked by visudo) for the rest of the test session: once per distinct config
+    (its ports aside). :func:`remove_hub_rules` removes them all."""
+    key = hashlib.sha256(
+        "\0".join(
+            [account, hub.preamble, hub.spawner_config or "", hub.extra_config, str(hub.venv)]
+        ).encode()
+    ).hexdigest()[:16]
+    if key in _INSTALLED_RULES:
+        return
+    result = subprocess.run(
+        [str(hub.venv / "bin" / "python"), "-m", "jupyterhub_moss", "sudoers"]
+        + ["-f", str(hub.workdir / "jupyterhub_config.py"), "--hub-user", account]
+        + ["--group", HUB_USERS_GROUP],
+        capture_output=True,
+        text=True,
+        cwd="/",
+        env={**os.environ, **hub.extra_env},
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    path = f"/etc/sudoers.d/moss-test-hub-{key}"
+    with tempfile.NamedTemporaryFile("w", suffix=".sudoers") as staged:
+        staged.write(result.stdout)
+        staged.flush()
+        subprocess.run(["visudo", "-c", "-q", "-f", staged.name], check=True)
+        subprocess.run(["install", "-m", "0440", staged.name, path], check=True)
+    _INSTALLED_RULES[key] = path
+
+
+def remove_hub_rules() -> None:
+    """Remove what :func:`install_hub_rules` installed."""
+    while _INSTALLED_RULES:
+        _, path = _INSTALLED_RULES.popitem()
+        if os.path.exists(path):
+            os.unlink(path)
+
+
 class Hub:
     """A JupyterHub process with MOSlurmSpawner, in its own folder and ports."""
 
@@ -272,10 +325,19 @@ class Hub:
         spawner_config: str | None = None,
         env: dict[str, str] | None = None,
         internal_ssl: bool = False,
+        account: str | None = None,
     ):
+        """``account``: run the hub as this ordinary account (its working folder
+        must be one the account can reach), with the sudo rules ``jupyterhub-moss
+        sudoers`` prints for its config installed; None: as root."""
         self.workdir = Path(workdir)
         self.internal_ssl = internal_ssl
+        self.account = account
         self.workdir.mkdir(parents=True, exist_ok=True)
+        if account is not None:
+            entry = pwd.getpwnam(account)
+            os.chown(self.workdir, entry.pw_uid, entry.pw_gid)
+            self.workdir.chmod(0o755)
         self.port, self.hub_port, self.api_port = self.choose_ports()
         self.proxy_auth_token = secrets.token_hex(16)
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
@@ -298,7 +360,11 @@ class Hub:
 
     def launch_argv(self) -> list[str]:
         """The command line that runs the hub (in its working folder)."""
-        return [str(self.venv / "bin" / "jupyterhub"), "-f", "jupyterhub_config.py"]
+        argv = [str(self.venv / "bin" / "jupyterhub"), "-f", "jupyterhub_config.py"]
+        if self.account is None:
+            return argv
+        as_account = ["setpriv", f"--reuid={self.account}", f"--regid={self.account}"]
+        return [*as_account, "--init-groups", *argv]
 
     # -- process ----------------------------------------------------------------
 
@@ -362,6 +428,9 @@ class Hub:
         (self.workdir / "jupyterhub_config.py").write_text(self.config_text())
         env = dict(os.environ)
         env["PATH"] = f"{DEV_ROOT}/node/node_modules/.bin:{self.venv}/bin:{env.get('PATH', '')}"
+        if self.account is not None:
+            env["HOME"] = pwd.getpwnam(self.account).pw_dir
+            install_hub_rules(self, self.account)
         env.update(self.extra_env)
         log = open(self.log_path, "a")  # noqa: SIM115 - owned by the process
         self._log_offset = self.log_path.stat().st_size

@@ -6,7 +6,9 @@ measure of its loop (``jupyterhub_event_loop_interval_seconds``) shows no stall.
 
 import shutil
 import subprocess
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
 from support import DATA
@@ -22,11 +24,15 @@ def slow_lookups(tmp_path_factory):
     cc = shutil.which("cc") or shutil.which("gcc")
     if cc is None:
         pytest.skip("no C compiler here to build the slow look-ups")
-    library = tmp_path_factory.mktemp("shim") / "slow_lookups.so"
+    # Where a hub that runs as an ordinary account can load it from.
+    folder = Path(tempfile.mkdtemp(prefix="moss-shim-"))
+    folder.chmod(0o755)
+    library = folder / "slow_lookups.so"
     subprocess.run(
         [cc, "-shared", "-fPIC", "-O2", "-o", str(library), str(SHIM), "-ldl"], check=True
     )
-    return library
+    yield library
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def stalls(hub) -> float:

@@ -5,7 +5,7 @@ import re
 
 import httpx
 import pytest
-from support.hubtools import SERVICE_TOKEN
+from support.hubtools import SERVICE_TOKEN, shared_folder
 
 pytestmark = pytest.mark.cluster
 
@@ -89,9 +89,14 @@ def test_user_partitions_limit_what_is_shown_and_accepted(hub_factory):
     assert names == ["cpu", "gpu", "long"]
 
 
-def test_admin_template_adds_a_footer_without_copying_the_page(hub_factory, tmp_path):
-    templates = tmp_path / "templates"
-    templates.mkdir()
+def test_admin_template_adds_a_footer_without_copying_the_page(hub_factory):
+    with shared_folder() as folder:  # one the hub's account may read
+        templates = folder / "templates"
+        templates.mkdir()
+        check_admin_footer(hub_factory, templates)
+
+
+def check_admin_footer(hub_factory, templates):
     (templates / "moss_form.html").write_text(
         '{% extends "moss_form_base.html" %}\n'
         "{% block footer %}<p id='site-help'>Help: "

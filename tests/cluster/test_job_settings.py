@@ -117,9 +117,10 @@ def test_slurm_bin_dir_is_where_the_hub_finds_every_slurm_command(hub_factory):
 
     assert ran(user, "sbatch", "--parsable"), lines
     assert ran(user, "scancel", job_id), lines
-    assert ran("root", "sinfo"), lines
+    hub_account = hub.account or "root"
+    assert ran(hub_account, "sinfo"), lines
     # The watcher follows a starting job in detail, by its id.
-    assert ran("root", "scontrol", "--local", "--all", "--oneliner"), lines
+    assert ran(hub_account, "scontrol", "--local", "--all", "--oneliner"), lines
     assert ended_job_info(job_id)["JobState"] == "CANCELLED"
 
 

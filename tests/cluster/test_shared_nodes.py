@@ -107,6 +107,7 @@ def test_another_users_listener_on_the_servers_port_never_gets_the_route(
     assert f"port {port} answers but its listening socket is not ours" in output
 
 
+@pytest.mark.root_hub  # sudo -E needs rules with SETENV, which the generated ones never give
 def test_the_hubs_own_environment_never_reaches_the_job(hub_factory, shared_folder):
     """Whatever the exec_prefix keeps (here sudo -E: all of it), the job sees none of
     the hub's variables: not the proxy's token, not the crypt key."""

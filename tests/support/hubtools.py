@@ -296,8 +296,11 @@ def install_hub_rules(hub: Hub, account: str) -> None:
     )
     assert result.returncode == 0, result.stderr
     path = f"/etc/sudoers.d/moss-test-hub-{key}"
+    # Alias names are global to sudo: each file's get its own suffix, so that the
+    # files of several configs (and a test's own rules) can be installed at once.
+    text = re.sub(r"\b(MOSS_[A-Z]+)\b", rf"\1_{key.upper()}", result.stdout)
     with tempfile.NamedTemporaryFile("w", suffix=".sudoers") as staged:
-        staged.write(result.stdout)
+        staged.write(text)
         staged.flush()
         subprocess.run(["visudo", "-c", "-q", "-f", staged.name], check=True)
         subprocess.run(["install", "-m", "0440", staged.name, path], check=True)

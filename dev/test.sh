@@ -9,6 +9,7 @@
 #   dev/test.sh                 # everything
 #   dev/test.sh -k restart      # extra arguments go to pytest (JupyterHub 6 on 22.05 only)
 #   MOSS_SLURM24=0 dev/test.sh  # everything but the Slurm 24.11 run
+#   MOSS_TEST_HUB_ACCOUNT=moss-hub dev/test.sh  # the tests' hubs as an ordinary account
 #
 # Each phase prints "== phase NAME: N s" when it is done, and a summary ends the
 # output: cluster-slurm22.05 (dev/cluster-up.sh), setup, fresh-homes (the test
